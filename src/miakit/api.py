@@ -1,0 +1,375 @@
+"""Orchestration: ``audit()`` loads data and models, gathers every attack's requests, runs the engine once,
+scores, evaluates against a blind baseline, and writes the run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from miakit import __version__
+from miakit.attacks import ATTACKS, Attack, build_attacks
+from miakit.config import AuditConfig, make_config
+from miakit.data import MembershipDataset, Sample, load_dataset
+from miakit.errors import MiakitError
+
+RENYI_DEFAULT_SWEEP = "max_renyi[alpha=0.5,1,2,inf]"
+PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow")
+
+
+@dataclass
+class AuditResult:
+    """What ``audit`` returns: per-attack metrics and per-sample scores as DataFrames, plus the run files."""
+
+    metrics: pd.DataFrame
+    scores: pd.DataFrame
+    results: dict[str, Any]
+    manifest: dict[str, Any]
+    run_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def report_path(self) -> Path | None:
+        return self.run_dir / "report.html" if self.run_dir else None
+
+
+def default_attack_specs() -> list[str]:
+    """'all': every registered attack at its defaults, MaxRényi at every stored order."""
+    specs = []
+    for name in sorted(ATTACKS, key=_registry_order):
+        specs.append(RENYI_DEFAULT_SWEEP if name == "max_renyi" else name)
+    return specs
+
+
+def _registry_order(name: str) -> int:
+    order = [
+        "loss",
+        "zlib",
+        "lowercase",
+        "min_k",
+        "max_k",
+        "min_k_pp",
+        "surp",
+        "max_renyi",
+        "dc_pdd",
+        "reference",
+    ]
+    return order.index(name) if name in order else len(order)
+
+
+def plan_attacks(
+    specs: Sequence[str], references: Sequence[str], capabilities: frozenset
+) -> tuple[dict[str, Attack], dict[str, str]]:
+    """Column name -> attack instance for the requested specs, and name -> reason for skipped ones."""
+    expanded: list[str] = []
+    for spec in specs:
+        expanded.extend(default_attack_specs() if spec.strip() == "all" else [spec])
+    chosen: dict[str, Attack] = {}
+    skipped: dict[str, str] = {}
+    for spec in expanded:
+        if spec.strip() == "reference":
+            if not references:
+                skipped["reference"] = "needs a reference model: pass --reference MODEL (e.g. the base model)"
+                continue
+            instances = [ATTACKS["reference"](model=r) for r in references]
+        else:
+            instances = build_attacks(spec)
+        for attack in instances:
+            column = attack.column_name()
+            if attack.name == "reference" and len(references) == 1 and attack.model == references[0]:
+                column = "reference"
+            missing = attack.requires - capabilities
+            if missing:
+                skipped[column] = "target lacks " + ", ".join(sorted(c.value for c in missing))
+                continue
+            chosen.setdefault(column, attack)
+    return chosen, skipped
+
+
+def _load_data(config: AuditConfig, data: Any) -> MembershipDataset:
+    if isinstance(data, MembershipDataset):
+        dataset = data
+    elif data is not None and not isinstance(data, (str, Path)):
+        samples = list(data)
+        if not all(isinstance(s, Sample) for s in samples):
+            raise MiakitError("data must be a path, a MembershipDataset or a list of Sample.")
+        dataset = MembershipDataset(samples, source="python")
+    else:
+        dataset = load_dataset(
+            config.data,
+            members=config.members,
+            nonmembers=config.nonmembers,
+            max_samples=config.max_samples,
+            seed=config.seed,
+        )
+    if not len(dataset):
+        raise MiakitError(f"No samples to score in {dataset.source or 'the data'}.")
+    return dataset
+
+
+def _make_target(spec: Any, config: AuditConfig) -> Any:
+    from miakit.targets.hf_causal import HFCausalLM
+
+    if not isinstance(spec, str):
+        return spec  # an already-built target (Python API)
+    return HFCausalLM.from_pretrained(
+        spec,
+        revision=config.revision,
+        dtype=config.dtype,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
+        max_length=config.max_length,
+    )
+
+
+def _git_commit() -> dict[str, Any] | None:
+    """The miakit source checkout's commit and dirty flag, when it runs from a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def _versions() -> dict[str, str]:
+    out = {"miakit": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def _bundled_corpus() -> Path | None:
+    try:
+        from miakit.scenarios.corpus import bundled_corpus_path
+
+        return bundled_corpus_path()
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def audit(
+    model: Any = None,
+    data: Any = None,
+    *,
+    config: AuditConfig | dict[str, Any] | None = None,
+    progress: bool = True,
+    console: Any = None,
+    store: Any = "default",
+    write: bool = True,
+    **options: Any,
+) -> AuditResult:
+    """Run every requested attack on ``model`` over ``data`` and evaluate them.
+
+    ``model`` is a local directory or hub id (or a built target such as ``HFCausalLM.from_model``); ``data``
+    a file path, a ``MembershipDataset`` or a list of ``Sample``. Other options are those of
+    ``AuditConfig`` (``reference``, ``attacks``, ``out``, ``batch_size``, ``dtype``, ...).
+    """
+    from miakit.evaluate import BLIND_NAME, blind_bow_scores, blind_warning, evaluate_scores
+    from miakit.report import build_results, print_results, render_run, write_run_files
+    from miakit.signals.engine import Engine
+    from miakit.signals.store import Store
+
+    started = time.perf_counter()
+    values = dict(config) if isinstance(config, dict) else (config.model_dump() if config else {})
+    values.update({k: v for k, v in options.items() if v is not None})
+    model_name = model if isinstance(model, str) else getattr(model, "name", None)
+    values["model"] = values.get("model") or model_name or ""
+    if data is not None and isinstance(data, (str, Path)):
+        values["data"] = str(data)
+    elif data is not None:
+        values.setdefault("data", "python")
+    if not values["model"]:
+        raise MiakitError("No target model given: pass --model (a local directory or a hub id).")
+    cfg = make_config(values)
+
+    dataset = _load_data(cfg, data)
+    timings: dict[str, float] = {"load_data": time.perf_counter() - started}
+
+    t0 = time.perf_counter()
+    target = _make_target(model if model is not None and not isinstance(model, str) else cfg.model, cfg)
+    ref_targets: dict[str, Any] = {}
+    for ref in cfg.reference:
+        ref_targets[ref] = _make_target(ref, cfg)
+    timings["load_models"] = time.perf_counter() - t0
+
+    attacks, skipped = plan_attacks(cfg.attacks, cfg.reference, frozenset(target.capabilities))
+    for attack in attacks.values():
+        if attack.name == "reference" and attack.model not in ref_targets:
+            ref_targets[attack.model] = _make_target(attack.model, cfg)
+    if not attacks:
+        raise MiakitError("No attack can run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+
+    if store == "default":
+        store = Store()
+    engine = Engine(
+        {None: target, **ref_targets},
+        store,
+        batch_size=cfg.batch_size,
+        prepend_bos=cfg.prepend_bos,
+        stride=cfg.stride,
+        default_corpus=cfg.reference_corpus or _bundled_corpus(),
+        progress=progress,
+    )
+    samples = dataset.samples
+    requests = [r for attack in attacks.values() for r in attack.requests(samples)]
+    t0 = time.perf_counter()
+    signals = engine.run(requests)
+    timings["signals"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    columns: dict[str, np.ndarray] = {}
+    for column, attack in attacks.items():
+        scores = np.asarray(attack.score(samples, signals), dtype=np.float64)
+        if scores.shape != (len(samples),):
+            raise RuntimeError(f"attack {column} returned shape {scores.shape} for {len(samples)} samples")
+        columns[column] = scores
+    timings["scoring"] = time.perf_counter() - t0
+
+    warnings = list(dataset.warnings) + length_warnings(target, samples, engine)
+    labelled = dataset.is_labelled
+    labels = np.array([s.label if s.label is not None else -1 for s in samples])
+    evaluations: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    t0 = time.perf_counter()
+    if labelled and min((labels == 1).sum(), (labels == 0).sum()) >= 2:
+        columns[BLIND_NAME] = blind_bow_scores([s.text for s in samples], labels, seed=cfg.seed)
+        for column, scores in columns.items():
+            evaluations[column] = evaluate_scores(
+                labels, scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed, nan_policy=cfg.nan_policy
+            )
+            kinds[column] = "baseline" if column == BLIND_NAME else "attack"
+        message = blind_warning(evaluations[BLIND_NAME])
+        if message:
+            warnings.insert(0, message)
+    elif labelled:
+        warnings.append("Fewer than 2 members or non-members: scores only, no metrics.")
+    else:
+        warnings.append("The data has no labels: scores only, no metrics.")
+    for column, ev in evaluations.items():
+        if kinds[column] == "attack" and (ev.nan_members or ev.nan_nonmembers):
+            warnings.append(
+                f"{column}: {ev.nan_members} member and {ev.nan_nonmembers} non-member score(s) are NaN; "
+                f"policy '{cfg.nan_policy}'."
+            )
+    timings["evaluation"] = time.perf_counter() - t0
+
+    scores_df = pd.DataFrame(
+        {
+            "id": [s.id for s in samples],
+            "label": pd.array([s.label for s in samples], dtype="Int64"),
+            **columns,
+        }
+    )
+    results = build_results(evaluations, warnings, skipped, kinds)
+    timings["total"] = time.perf_counter() - started
+    manifest = {
+        "miakit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "config": cfg.model_dump(),
+        "model": target.describe(),
+        "references": {name: t.describe() for name, t in ref_targets.items()},
+        "attacks": {
+            column: {
+                "attack": a.name,
+                "params": {k: _jsonable(v) for k, v in a.get_params().items()},
+                "paper": a.paper,
+            }
+            for column, a in attacks.items()
+        },
+        "skipped": skipped,
+        "data": {
+            "source": dataset.source,
+            "hash": dataset.content_hash(),
+            "n_samples": len(samples),
+            "n_members": int((labels == 1).sum()),
+            "n_nonmembers": int((labels == 0).sum()),
+        },
+        "store": str(store.path) if store is not None else None,
+        "counts": engine.counts.as_dict(),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "versions": _versions(),
+        "git": _git_commit(),
+    }
+
+    run_dir = None
+    if write:
+        run_dir = Path(cfg.out) if cfg.out else Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        write_run_files(run_dir, results, scores_df, manifest)
+        render_run(run_dir)
+    if console is not None:
+        print_results(results, console)
+    return AuditResult(
+        metrics=metrics_frame(results),
+        scores=scores_df,
+        results=results,
+        manifest=manifest,
+        run_dir=run_dir,
+        warnings=results["warnings"],
+    )
+
+
+def length_warnings(target: Any, samples: Sequence[Sample], engine: Any) -> list[str]:
+    """Texts longer than the target's context (scored with rolling windows) or with no scored token."""
+    lengths = [len(target.encode(s.text)) + (1 if engine.prepend_bos else 0) for s in samples]
+    n_long = sum(n > target.max_length for n in lengths)
+    n_short = sum(n < 2 for n in lengths)
+    out = []
+    if n_long:
+        out.append(
+            f"{n_long} of {len(samples)} texts are longer than the target's context ({target.max_length} "
+            f"tokens): scored with rolling windows (stride {engine.stride_for(target)}), every token once, "
+            "never truncated."
+        )
+    if n_short:
+        out.append(
+            f"{n_short} text(s) have a single token, unscored without --prepend-bos: their scores are NaN."
+        )
+    return out
+
+
+def metrics_frame(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per attack: each metric's value, ci_low and ci_high as columns."""
+    rows = {}
+    for name, metrics in results.get("attacks", {}).items():
+        row = {}
+        for metric, value in metrics.items():
+            row[metric] = value.get("value")
+            row[f"{metric}_ci_low"] = value.get("ci_low")
+            row[f"{metric}_ci_high"] = value.get("ci_high")
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index", dtype=float)
+    frame.index.name = "attack"
+    return frame
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value

@@ -1,0 +1,59 @@
+"""Frequency-calibrated attack: DC-PDD (Zhang W. et al., EMNLP 2024)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from miakit.attacks.base import Attack, register
+from miakit.data import Sample
+from miakit.signals import TokenCountsRequest, TokenStatsRequest
+from miakit.targets.capability import Capability
+
+
+def smoothed_frequencies(counts: np.ndarray) -> np.ndarray:
+    """Laplace-smoothed token frequencies f(v) = (1 + c(v)) / (N + |V|)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return (1.0 + counts) / (counts.sum() + counts.size)
+
+
+def first_occurrences(token_ids: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct token id, in text order."""
+    _, first = np.unique(token_ids, return_index=True)
+    return np.sort(first)
+
+
+@register("dc_pdd")
+class DCPDD(Attack):
+    """Mean over first occurrences of min(a, p(x_t) * log(1 / f(x_t))), f from a reference corpus.
+
+    ``corpus`` is a text file (.txt, .jsonl[.gz], .csv, .parquet); None uses the bundled public-domain corpus.
+    """
+
+    family = "calibrated likelihood"
+    requires = frozenset({Capability.TOPK_LOGPROBS})
+    paper = "Zhang W. et al., EMNLP 2024, arXiv 2409.14781"
+    summary = "token probability calibrated by corpus frequency, clipped at a, over first occurrences"
+
+    def __init__(self, a: float = 0.01, corpus: str | None = None) -> None:
+        self.a = a
+        self.corpus = corpus
+
+    def requests(self, samples: Sequence[Sample]) -> list[Any]:
+        return [TokenCountsRequest(self.corpus), *(TokenStatsRequest(s.text) for s in samples)]
+
+    def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
+        freq = smoothed_frequencies(signals[TokenCountsRequest(self.corpus)])
+        out = np.empty(len(samples))
+        for i, s in enumerate(samples):
+            stats = signals[TokenStatsRequest(s.text)]
+            if not len(stats):
+                out[i] = np.nan
+                continue
+            idx = first_occurrences(stats.token_ids)
+            prob = np.exp(stats.logprob[idx].astype(np.float64))
+            calibrated = prob * -np.log(freq[stats.token_ids[idx]])
+            out[i] = float(np.mean(np.minimum(calibrated, self.a)))
+        return out

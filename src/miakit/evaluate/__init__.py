@@ -1,0 +1,36 @@
+"""Metrics with honest statistics and the model-free blind baseline. Never imports torch."""
+
+from miakit.evaluate.blind import BLIND_NAME, BLIND_WARNING_PREFIX, blind_bow_scores, blind_warning
+from miakit.evaluate.metrics import (
+    FPR_BUDGETS,
+    METRIC_KEYS,
+    AttackEvaluation,
+    MetricValue,
+    auroc,
+    balanced_accuracy,
+    evaluate_scores,
+    fpr_at_tpr,
+    roc_points,
+    tpr_at_fpr,
+)
+from miakit.evaluate.scores import NAN_POLICIES, PreparedScores, prepare_scores
+
+__all__ = [
+    "BLIND_NAME",
+    "BLIND_WARNING_PREFIX",
+    "FPR_BUDGETS",
+    "METRIC_KEYS",
+    "NAN_POLICIES",
+    "AttackEvaluation",
+    "MetricValue",
+    "PreparedScores",
+    "auroc",
+    "balanced_accuracy",
+    "blind_bow_scores",
+    "blind_warning",
+    "evaluate_scores",
+    "fpr_at_tpr",
+    "prepare_scores",
+    "roc_points",
+    "tpr_at_fpr",
+]

@@ -1,0 +1,52 @@
+"""Run files, console table, plots and the self-contained HTML report. Never imports torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from miakit.report.console import print_results
+from miakit.report.files import (
+    MANIFEST,
+    REPORT_HTML,
+    RESULTS,
+    ROC_PNG,
+    SCORES_CSV,
+    SCORES_PARQUET,
+    build_results,
+    read_run,
+    read_scores_csv,
+    write_bytes,
+    write_run_files,
+)
+from miakit.report.html import render_html
+from miakit.report.plots import plot_histograms, plot_roc, roc_png
+
+
+def render_run(run_dir: str | os.PathLike) -> Path:
+    """Write roc.png and report.html from a run directory's files; returns the report's path."""
+    run_dir = Path(run_dir)
+    _, scores, _ = read_run(run_dir)
+    roc = roc_png(scores)
+    write_bytes(run_dir / ROC_PNG, roc)
+    return render_html(run_dir, roc=roc)
+
+
+__all__ = [
+    "MANIFEST",
+    "REPORT_HTML",
+    "RESULTS",
+    "ROC_PNG",
+    "SCORES_CSV",
+    "SCORES_PARQUET",
+    "build_results",
+    "plot_histograms",
+    "plot_roc",
+    "print_results",
+    "read_run",
+    "read_scores_csv",
+    "render_html",
+    "render_run",
+    "roc_png",
+    "write_run_files",
+]

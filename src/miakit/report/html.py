@@ -1,0 +1,104 @@
+"""Self-contained report.html: inline CSS, images as base64 data URIs, every dataset string escaped."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from miakit.evaluate import BLIND_NAME, BLIND_WARNING_PREFIX
+from miakit.report.files import REPORT_HTML, order_warnings, read_run, write_text
+from miakit.report.format import METRIC_COLUMNS, flatten, format_metric, sorted_attack_names
+from miakit.report.plots import plot_histograms, roc_png
+
+_COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
+
+
+def _environment() -> jinja2.Environment:
+    """Jinja environment with autoescape forced on for every template (they end in .j2, not .html)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("miakit.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a data: URI, so the report opens offline as one file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _title(manifest: Mapping[str, Any]) -> str:
+    model = manifest.get("model")
+    if isinstance(model, Mapping):
+        model = model.get("name") or model.get("id") or model.get("path")
+    return f"miakit report: {model}" if model else "miakit report"
+
+
+def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Table rows sorted by AUROC, plus numbered footnotes for every metric note."""
+    rows, footnotes = [], []
+    for name in sorted_attack_names(results):
+        metrics = results["attacks"][name]
+        detail = results.get("details", {}).get(name, {})
+        cells = []
+        for key, label in METRIC_COLUMNS:
+            text, ci = format_metric(key, metrics.get(key))
+            note = (metrics.get(key) or {}).get("note") or ""
+            ref = None
+            if note:
+                footnotes.append({"n": len(footnotes) + 1, "attack": name, "metric": label, "note": note})
+                ref = len(footnotes)
+            cells.append({"text": text, "ci": ci, "note": note, "ref": ref})
+        kind = detail.get("kind", "baseline" if name == BLIND_NAME else "attack")
+        counts = {k: detail.get(k, "-") for k in _COUNT_KEYS}
+        rows.append({"name": name, "kind": kind, "cells": cells, "counts": counts})
+    return rows, footnotes
+
+
+def _evaluation_settings(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Bootstrap and NaN settings as recorded in manifest["evaluation"], with the library defaults."""
+    settings = {"n_bootstrap": 1000, "confidence": 0.95, "nan_policy": "lowest", "recorded": False}
+    recorded = manifest.get("evaluation")
+    if isinstance(recorded, Mapping):
+        settings.update(
+            {k: recorded[k] for k in ("n_bootstrap", "confidence", "nan_policy") if k in recorded}
+        )
+        settings["recorded"] = True
+    return settings
+
+
+def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, Any], roc: bytes) -> str:
+    """The report's HTML text from the run's contents and the ROC image."""
+    rows, footnotes = _metric_rows(results)
+    warnings = order_warnings(results.get("warnings", []))
+    context = {
+        "title": _title(manifest),
+        "manifest_rows": flatten(dict(manifest)),
+        "warnings": [{"text": w, "blind": w.startswith(BLIND_WARNING_PREFIX)} for w in warnings],
+        "columns": [label for _, label in METRIC_COLUMNS],
+        "rows": rows,
+        "footnotes": footnotes,
+        "skipped": sorted(results.get("skipped", {}).items()),
+        "roc": data_uri(roc),
+        "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],
+        "settings": _evaluation_settings(manifest),
+        "n_samples": len(scores),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def render_html(run_dir: str | os.PathLike, *, roc: bytes | None = None) -> Path:
+    """Write run_dir/report.html from the run files; the ROC is redrawn from scores unless given."""
+    run_dir = Path(run_dir)
+    results, scores, manifest = read_run(run_dir)
+    html = build_html(results, scores, manifest, roc if roc is not None else roc_png(scores))
+    path = run_dir / REPORT_HTML
+    write_text(path, html)
+    return path

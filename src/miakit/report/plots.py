@@ -1,0 +1,104 @@
+"""ROC and score-histogram figures, drawn with matplotlib's Agg canvas only (no pyplot, no display)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from miakit.evaluate import auroc, roc_points
+from miakit.report.files import attack_columns, write_bytes
+
+
+def plot_label(text: str) -> str:
+    """Text safe for matplotlib: no mathtext from '$', and a leading '_' would hide a legend entry."""
+    text = str(text).replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _labelled(scores: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows whose label is 0 or 1, and those labels as ints."""
+    labels = pd.to_numeric(scores["label"], errors="coerce")
+    keep = labels.isin([0, 1]).to_numpy()
+    return scores.loc[keep], labels[keep].to_numpy(dtype=int)
+
+
+def roc_png(scores: pd.DataFrame) -> bytes:
+    """Log-log ROC of every attack column (AUROC in the legend, chance diagonal) as PNG bytes."""
+    table, labels = _labelled(scores)
+    n1, n0 = int((labels == 1).sum()), int((labels == 0).sum())
+    fig = Figure(figsize=(6.4, 5.2), dpi=100)
+    ax = fig.add_subplot()
+    if n1 == 0 or n0 == 0:
+        ax.text(0.5, 0.5, "no labelled members and non-members to plot", ha="center", va="center")
+        ax.set_axis_off()
+        return _png(fig)
+    lo = 1.0 / max(n0, n1)
+    curves = []
+    for name in attack_columns(table):
+        values = table[name].to_numpy(dtype=float)
+        fpr, tpr, _ = roc_points(labels, values)
+        curves.append((auroc(labels, values), name, fpr, tpr))
+    for auc, name, fpr, tpr in sorted(curves, key=lambda c: -c[0]):
+        ax.plot(fpr, tpr, lw=1.4, label=f"{plot_label(name)} (AUROC {auc:.3f})")
+    ax.plot([lo, 1.0], [lo, 1.0], ls="--", color="grey", lw=1, label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1.0 / n0, 1.0)
+    ax.set_ylim(lo, 1.02)
+    ax.set_xlabel(f"false positive rate (log; {n0} non-members)")
+    ax.set_ylabel(f"true positive rate (log; {n1} members)")
+    ax.set_title("ROC, member iff score >= threshold")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return _png(fig)
+
+
+def plot_roc(scores: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the log-log ROC of every attack column to path (PNG, atomically)."""
+    path = Path(path)
+    write_bytes(path, roc_png(scores))
+    return path
+
+
+def histogram_png(name: str, values: np.ndarray, labels: np.ndarray) -> bytes:
+    """One attack's score histogram, members against non-members; NaN/inf counts in the title."""
+    fig = Figure(figsize=(4.2, 2.8), dpi=100)
+    ax = fig.add_subplot()
+    finite = np.isfinite(values)
+    n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+    if finite.any():
+        bins = np.histogram_bin_edges(values[finite], bins=40)
+        for lab, colour, who in ((0, "tab:blue", "non-members"), (1, "tab:red", "members")):
+            sel = values[finite & (labels == lab)]
+            if sel.size:
+                ax.hist(sel, bins=bins, alpha=0.5, color=colour, density=True, label=f"{who} (n={sel.size})")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no finite scores", ha="center", va="center", transform=ax.transAxes)
+    extra = f" ({n_nan} NaN, {n_inf} inf not shown)" if n_nan or n_inf else ""
+    ax.set_title(plot_label(name) + extra, fontsize=9)
+    ax.set_xlabel("score (higher = member)", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
+def plot_histograms(scores: pd.DataFrame) -> dict[str, bytes]:
+    """Per-attack score histograms split by label: {attack name: PNG bytes}."""
+    table, labels = _labelled(scores)
+    return {
+        name: histogram_png(name, table[name].to_numpy(dtype=float), labels) for name in attack_columns(table)
+    }

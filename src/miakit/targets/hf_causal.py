@@ -1,0 +1,325 @@
+"""Hugging Face causal-LM backend: tokenisation, fingerprints, and batched token statistics.
+
+Weights load lazily, on the first forward pass, so a run whose signals are all in the store never loads them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from miakit.errors import MiakitError
+from miakit.targets.capability import Capability
+from miakit.targets.fingerprint import (
+    directory_fingerprint,
+    state_dict_fingerprint,
+    tokenizer_fingerprint,
+)
+from miakit.targets.logit_stats import STAT_FIELDS, chunked_statistics
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUB_SNAPSHOT = re.compile(r"snapshots[/\\]([0-9a-f]{40})[/\\]")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' picks cuda, then mps, then cpu."""
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """'auto' is float32 except on CUDA, where bfloat16 (or float16 without bf16 support) is used."""
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise MiakitError(f"Unknown dtype '{dtype}'. Choose one of: auto, {', '.join(DTYPES)}.")
+    return DTYPES[dtype]
+
+
+def _hub_fingerprint(name: str, revision: str | None) -> str | None:
+    """'hub:NAME@COMMIT' from the local Hugging Face cache, when the files came from the hub."""
+    try:
+        from transformers.utils import cached_file
+
+        path = cached_file(name, "config.json", revision=revision)
+    except Exception:
+        return None
+    match = HUB_SNAPSHOT.search(str(path)) if path else None
+    return f"hub:{name}@{match.group(1)}" if match else None
+
+
+class HFCausalLM:
+    """A causal LM from transformers, declaring full-logit, hidden-state, gradient and embedding access."""
+
+    kind = "hf_causal"
+    capabilities = frozenset(
+        {
+            Capability.TEXT,
+            Capability.TOPK_LOGPROBS,
+            Capability.FULL_LOGITS,
+            Capability.HIDDEN_STATES,
+            Capability.GRADIENTS,
+            Capability.EMBEDDINGS_IN,
+        }
+    )
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        name: str,
+        fingerprint: str,
+        config: Any,
+        model: Any = None,
+        loader: Callable[[], Any] | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_length: int | None = None,
+        revision: str | None = None,
+    ) -> None:
+        if model is None and loader is None:
+            raise ValueError("give a model or a loader")
+        self.tokenizer = tokenizer
+        self.name = name
+        self.revision = revision
+        self.device = resolve_device(device)
+        self.torch_dtype = resolve_dtype(dtype, self.device)
+        self.dtype = str(self.torch_dtype).removeprefix("torch.")
+        self.fingerprint = f"{fingerprint}|{self.dtype}"
+        self.tokenizer_fingerprint = tokenizer_fingerprint(tokenizer)
+        self.config = config
+        self._model = model
+        self._loader = loader
+        self._head_mode: str | None = None
+        self.max_length = max_length or self._context_length(config, tokenizer)
+        if self.max_length < 2:
+            raise MiakitError(f"Model '{name}' has a context of {self.max_length} tokens; at least 2 needed.")
+        self.vocab_size = max(len(tokenizer), int(getattr(config, "vocab_size", 0) or 0))
+
+    # ---- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        max_length: int | None = None,
+    ) -> HFCausalLM:
+        """Local directory or hub id; the tokenizer and config load now, the weights on first use."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        local = Path(name_or_path).expanduser()
+        source = str(local) if local.is_dir() else name_or_path
+        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+        try:
+            config = AutoConfig.from_pretrained(source, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            where = "local directory" if local.is_dir() else "local directory or Hugging Face Hub id"
+            raise MiakitError(
+                f"Could not load model '{name_or_path}' as a {where}: {exc}. Give a directory holding a "
+                "Hugging Face causal LM (config.json, tokenizer and weights), or a hub id while online."
+            ) from exc
+        if local.is_dir():
+            fingerprint = directory_fingerprint(local)
+        else:
+            fingerprint = (
+                _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
+            )
+        device_resolved = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device_resolved)
+
+        def load() -> Any:
+            try:
+                model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+            except (OSError, ValueError) as exc:
+                raise MiakitError(f"Could not load the weights of '{name_or_path}': {exc}") from exc
+            return model
+
+        return cls(
+            tokenizer,
+            name=name_or_path,
+            fingerprint=fingerprint,
+            config=config,
+            loader=load,
+            device=device_resolved,
+            dtype=dtype,
+            max_length=max_length,
+            revision=revision,
+        )
+
+    @classmethod
+    def from_model(
+        cls, model: Any, tokenizer: Any, *, name: str = "in-memory", max_length: int | None = None
+    ) -> HFCausalLM:
+        """Wrap a model already in memory (Python API, tests); fingerprinted by its parameters."""
+        device = str(next(model.parameters()).device)
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        return cls(
+            tokenizer,
+            name=name,
+            fingerprint=state_dict_fingerprint(model),
+            config=model.config,
+            model=model,
+            device=device,
+            dtype=dtype if dtype in DTYPES else "auto",
+            max_length=max_length,
+        )
+
+    @staticmethod
+    def _context_length(config: Any, tokenizer: Any) -> int:
+        for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        value = getattr(tokenizer, "model_max_length", None)
+        if isinstance(value, int) and 0 < value < 1_000_000:
+            return value
+        return 2048
+
+    # ---- description --------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about this target."""
+        return {
+            "name": self.name,
+            "backend": self.kind,
+            "revision": self.revision,
+            "fingerprint": self.fingerprint,
+            "tokenizer_fingerprint": self.tokenizer_fingerprint,
+            "dtype": self.dtype,
+            "device": self.device,
+            "max_length": self.max_length,
+            "capabilities": sorted(c.value for c in self.capabilities),
+        }
+
+    # ---- tokenisation -------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Token ids exactly as the tokenizer produces them (special tokens it adds by default included)."""
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def encode_plain(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_pair(self, context: str, text: str) -> tuple[list[int], list[int]]:
+        """Encode context + text jointly and split at the boundary (trailing context spaces join the text)."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            text = context[-n_spaces:] + text
+            context = context[:-n_spaces]
+        whole = self.encode(context + text)
+        ctx = self.encode(context)
+        return whole[: len(ctx)], whole[len(ctx) :]
+
+    def bos_id(self) -> int:
+        """Token used by --prepend-bos: the BOS token, else EOS (as MIMIR's DC-PDD port does)."""
+        tok = self.tokenizer
+        for candidate in (tok.bos_token_id, tok.eos_token_id):
+            if candidate is not None:
+                return int(candidate)
+        raise MiakitError(f"Tokenizer of '{self.name}' has neither a BOS nor an EOS token to prepend.")
+
+    def count_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """Occurrences of every token id over texts (for frequency-calibrated attacks such as DC-PDD)."""
+        counts = np.zeros(self.vocab_size, dtype=np.int64)
+        for start in range(0, len(texts), 256):
+            for ids in self.tokenizer(list(texts[start : start + 256]), add_special_tokens=False)[
+                "input_ids"
+            ]:
+                np.add.at(counts, np.asarray(ids, dtype=np.int64), 1)
+        return counts
+
+    # ---- model --------------------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            assert self._loader is not None
+            self._model = self._loader()
+            self._model.to(self.device)
+        self._model.eval()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def release(self) -> None:
+        """Drop the weights (they reload on next use) so that several models can be used in turn."""
+        if self._loader is not None:
+            self._model = None
+            self._head_mode = None
+
+    def _check_head(self, input_ids: torch.Tensor, hidden: torch.Tensor) -> str:
+        """Use base-model hidden states + chunked output head only if that reproduces the model's logits."""
+        model = self.model
+        head = model.get_output_embeddings()
+        if head is None or model.base_model is model:
+            return "logits"
+        n = min(8, input_ids.shape[1])
+        reference = model(input_ids=input_ids[:1, :n]).logits[0].float()
+        mine = head(hidden[:1, :n])[0].float()
+        scale = max(1.0, float(reference.abs().max()))
+        return "hidden" if torch.allclose(mine, reference, atol=1e-3 * scale, rtol=1e-3) else "logits"
+
+    @torch.inference_mode()
+    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]]) -> list[dict[str, np.ndarray]]:
+        """One forward pass over a batch of (token ids, first scored position) -> statistics per row.
+
+        Position j >= first is scored from the distribution at j - 1. Rows are right-padded; statistics
+        are computed for scored positions only, chunk by chunk on the model's device.
+        """
+        model = self.model
+        device = self.device
+        lengths = [len(ids) for ids, _ in batch]
+        width = max(lengths)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (ids, _) in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+            mask[i, : len(ids)] = 1
+        rows_list, cols_list = [], []
+        for i, (ids, first) in enumerate(batch):
+            cols = torch.arange(max(1, first), len(ids))
+            rows_list.append(torch.full_like(cols, i))
+            cols_list.append(cols)
+        rows = torch.cat(rows_list).to(device)
+        cols = torch.cat(cols_list).to(device)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        targets = input_ids[rows, cols]
+        if self._head_mode != "logits":
+            hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            if self._head_mode is None:
+                self._head_mode = self._check_head(input_ids, hidden)
+        if self._head_mode == "hidden":
+            head = model.get_output_embeddings()
+            features = hidden[rows, cols - 1]
+            vocab = head.weight.shape[0]
+            stats = chunked_statistics(features, targets, head, vocab)
+        else:
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            features = logits[rows, cols - 1]
+            stats = chunked_statistics(features, targets, lambda x: x, logits.shape[-1])
+        host = {k: v.float().cpu().numpy() for k, v in stats.items()}
+        target_ids = targets.cpu().numpy().astype(np.int32)
+        out, offset = [], 0
+        for ids, first in batch:
+            n = max(0, len(ids) - max(1, first))
+            row = {k: host[k][offset : offset + n] for k in STAT_FIELDS}
+            row["token_ids"] = target_ids[offset : offset + n]
+            out.append(row)
+            offset += n
+        return out
