@@ -84,3 +84,21 @@ def cache_dir(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("MIAKIT_CACHE", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_scenario(tmp_path_factory):
+    """A tiny GPT-2 trained from scratch on 120 bundled passages; 120 others are certain non-members.
+
+    Also a reference model of the same size trained on a disjoint pool (no member, no evaluated non-member).
+    """
+    from miakit.scenarios import load_bundled_passages, train_tiny_gpt
+
+    passages = [p["text"] for p in load_bundled_passages()]
+    rng = random.Random(0)
+    pool = rng.sample(passages, 480)
+    members, nonmembers, ref_pool = pool[:120], pool[120:240], pool[240:480]
+    root = tmp_path_factory.mktemp("scenario")
+    target = train_tiny_gpt(members, root / "target", epochs=20, batch_size=8, seed=0)
+    reference = train_tiny_gpt(ref_pool, root / "reference", epochs=4, seed=1)
+    return {"target": target, "reference": reference, "members": members, "nonmembers": nonmembers}

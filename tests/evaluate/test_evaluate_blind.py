@@ -35,9 +35,8 @@ def test_shifted_non_members_are_separated_and_warned():
     texts = corpus(300, seed=2)
     labels = np.r_[np.ones(150, dtype=int), np.zeros(150, dtype=int)]
     rng = np.random.default_rng(3)
-    texts = [
-        f"{t} in {rng.integers(2015, 2020) if y else rng.integers(2023, 2026)}" for t, y in zip(texts, labels)
-    ]
+    years = np.where(labels == 1, rng.integers(2015, 2020, 300), rng.integers(2023, 2026, 300))
+    texts = [f"{t} in {year}" for t, year in zip(texts, years, strict=True)]
     scores = blind_bow_scores(texts, labels)
     ev = evaluate_scores(labels, scores, n_bootstrap=200)
     assert ev.metrics["auroc"].value > 0.9

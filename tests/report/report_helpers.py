@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from miakit.evaluate import blind_warning, evaluate_scores
-from miakit.report import build_results, write_run_files
+from miakit.report import build_results
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -119,3 +119,10 @@ def test_to_jsonable_is_nan_free():
     doc = to_jsonable({"a": np.float32(1.5), "b": [np.nan, np.inf, np.int64(3)], "c": np.array([1, 2])})
     assert doc == {"a": 1.5, "b": [None, None, 3], "c": [1, 2]}
     json.dumps(doc, allow_nan=False)
+
+
+def test_written_files_get_ordinary_permissions(run_dir):
+    probe = run_dir / "probe"
+    probe.write_text("x")  # what the umask gives a plain file
+    for name in ("results.json", "scores.csv", "scores.parquet", "manifest.json"):
+        assert (run_dir / name).stat().st_mode == probe.stat().st_mode, name

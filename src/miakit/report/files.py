@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,14 +74,16 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same directory, then os.replace: never a torn file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Write via a temporary file in the same directory, then os.replace: never a torn file.
+
+    The temporary name is unique per call (not mkstemp, whose 0600 mode would outlive the rename).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -142,7 +144,9 @@ def _read_json(path: Path) -> Any:
 
 def read_scores_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read scores.csv back exactly: ids stay strings ("NA" too), floats round-trip bit for bit."""
-    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""])
+    # pandas < 3 needs the Python float parser for bit-exact round trips; pandas 3 deprecates the option
+    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""], **exact)
 
 
 def read_run(run_dir: str | os.PathLike) -> tuple[dict, pd.DataFrame, dict]:

@@ -42,8 +42,9 @@ def _title(manifest: Mapping[str, Any]) -> str:
 
 
 def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Table rows sorted by AUROC, plus numbered footnotes for every metric note."""
+    """Table rows sorted by AUROC, plus numbered footnotes (one per distinct note of an attack)."""
     rows, footnotes = [], []
+    numbers: dict[tuple[str, str], int] = {}
     for name in sorted_attack_names(results):
         metrics = results["attacks"][name]
         detail = results.get("details", {}).get(name, {})
@@ -52,9 +53,12 @@ def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
             text, ci = format_metric(key, metrics.get(key))
             note = (metrics.get(key) or {}).get("note") or ""
             ref = None
-            if note:
-                footnotes.append({"n": len(footnotes) + 1, "attack": name, "metric": label, "note": note})
-                ref = len(footnotes)
+            if note and (name, note) in numbers:
+                ref = numbers[(name, note)]
+                footnotes[ref - 1]["metrics"].append(label)
+            elif note:
+                ref = numbers[(name, note)] = len(footnotes) + 1
+                footnotes.append({"n": ref, "attack": name, "metrics": [label], "note": note})
             cells.append({"text": text, "ci": ci, "note": note, "ref": ref})
         kind = detail.get("kind", "baseline" if name == BLIND_NAME else "attack")
         counts = {k: detail.get(k, "-") for k in _COUNT_KEYS}

@@ -69,6 +69,34 @@ def _rows(texts: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
     return rows
 
 
+def _batches(rows: list[list[int]], batch_size: int, gen) -> list[list[list[int]]]:
+    """One epoch of batches: a seeded shuffle, rows of similar length grouped (little padding), batch order
+    shuffled again. Pools of 32 batches are sorted by length, so batches stay random in content."""
+    import torch
+
+    order = torch.randperm(len(rows), generator=gen).tolist()
+    pool = batch_size * 32
+    batches: list[list[list[int]]] = []
+    for p in range(0, len(order), pool):
+        chunk = sorted(order[p : p + pool], key=lambda i: len(rows[i]))
+        batches.extend([rows[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size))
+    perm = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in perm]
+
+
+def _collate(batch: list[list[int]], pad: int):
+    """Right-padded ``input_ids`` and ``attention_mask`` tensors."""
+    import torch
+
+    width = max(len(r) for r in batch)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for j, r in enumerate(batch):
+        ids[j, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[j, : len(r)] = 1
+    return ids, mask
+
+
 def _progress(enabled: bool):
     if not enabled:
         return None
@@ -184,19 +212,12 @@ def train_tiny_gpt(
                 bar.start()
                 task = bar.add_task("train", total=total_steps, size=size, epoch=0, loss=float("nan"))
             for epoch in range(epochs):
-                order = torch.randperm(len(rows), generator=gen).tolist()
                 loss_sum, tok_sum = 0.0, 0
-                for b in range(steps_per_epoch):
-                    batch = [rows[i] for i in order[b * batch_size : (b + 1) * batch_size]]
-                    width = max(len(r) for r in batch)
-                    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                    mask = torch.zeros((len(batch), width), dtype=torch.long)
-                    for j, r in enumerate(batch):
-                        ids[j, : len(r)] = torch.tensor(r, dtype=torch.long)
-                        mask[j, : len(r)] = 1
+                for batch in _batches(rows, batch_size, gen):
+                    ids, mask = _collate(batch, pad)
                     labels = ids.masked_fill(mask == 0, -100)
-                    logits = model(input_ids=ids, attention_mask=mask).logits
-                    # Shift here rather than passing labels: the loss is ours, summed over real tokens.
+                    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                    # Shift here rather than passing labels: the loss is ours, a mean over real tokens.
                     tgt = labels[:, 1:]
                     loss = torch.nn.functional.cross_entropy(
                         logits[:, :-1].reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-100
@@ -207,10 +228,11 @@ def train_tiny_gpt(
                     opt.step()
                     sched.step()
                     n = int((tgt != -100).sum())
-                    loss_sum += float(loss) * n
+                    value = loss.item()
+                    loss_sum += value * n
                     tok_sum += n
                     if bar is not None:
-                        bar.update(task, advance=1, epoch=epoch + 1, loss=float(loss))
+                        bar.update(task, advance=1, epoch=epoch + 1, loss=value)
                 epoch_losses.append(loss_sum / max(1, tok_sum))
     finally:
         if bar is not None:

@@ -26,6 +26,7 @@ STAT_FIELDS = (
 DEFAULT_CHUNK_ELEMENTS = 1 << 23
 
 
+@torch.no_grad()
 def reduce_logits(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
     """Statistics of one chunk of logits [M, V] for the actual next tokens [M], all in float32."""
     z = logits.float()
@@ -35,8 +36,9 @@ def reduce_logits(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torc
     p = logp.exp()
     p_logp = p * logp
     mu = p_logp.sum(1)  # E_p[log p] = -H
-    second = torch.linalg.vecdot(p_logp, logp)  # E_p[(log p)^2]
-    sigma = (second - mu * mu).clamp_min(0).sqrt()
+    centred = logp.sub_(mu[:, None])  # in place: log p - mu, for a variance without cancellation
+    torch.mul(p, centred, out=p_logp)
+    sigma = torch.linalg.vecdot(p_logp, centred).clamp_min(0).sqrt()
     renyi_2 = -torch.log(torch.linalg.vecdot(p, p))
     renyi_05 = 2.0 * torch.log(p.sqrt_().sum(1))  # p is consumed here
     max_logprob = z.max(1).values - lse
@@ -54,6 +56,7 @@ def reduce_logits(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torc
     }
 
 
+@torch.no_grad()
 def chunked_statistics(
     features: torch.Tensor,
     targets: torch.Tensor,
