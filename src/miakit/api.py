@@ -271,12 +271,7 @@ def audit(
         warnings.append("Fewer than 2 members or non-members: scores only, no metrics.")
     else:
         warnings.append("The data has no labels: scores only, no metrics.")
-    for column, ev in evaluations.items():
-        if kinds[column] == "attack" and (ev.nan_members or ev.nan_nonmembers):
-            warnings.append(
-                f"{column}: {ev.nan_members} member and {ev.nan_nonmembers} non-member score(s) are NaN; "
-                f"policy '{cfg.nan_policy}'."
-            )
+    warnings.extend(score_warnings(columns, attacks, cfg.nan_policy))
     timings["evaluation"] = time.perf_counter() - t0
 
     scores_df = pd.DataFrame(
@@ -335,6 +330,25 @@ def audit(
     )
 
 
+def score_warnings(columns: dict[str, np.ndarray], attacks: dict[str, Attack], nan_policy: str) -> list[str]:
+    """NaN and infinite scores per attack, counted (never dropped), with what they mean."""
+    out = []
+    for column, attack in attacks.items():
+        values = columns[column]
+        n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+        if n_nan:
+            out.append(f"{column}: {n_nan} of {len(values)} scores are NaN (policy '{nan_policy}').")
+        if n_inf:
+            hint = ""
+            if attack.name == "surp":
+                hint = (
+                    f" SURP found no token with entropy < tau = {attack.tau} among the lowest "
+                    f"{attack.k:.0%} log-probs; small models rarely go below 2 nats, try surp[tau=4]."
+                )
+            out.append(f"{column}: {n_inf} of {len(values)} scores are infinite (ranked as extremes).{hint}")
+    return out
+
+
 def length_warnings(target: Any, samples: Sequence[Sample], engine: Any) -> list[str]:
     """Texts longer than the target's context (scored with rolling windows) or with no scored token."""
     lengths = [len(target.encode(s.text)) + (1 if engine.prepend_bos else 0) for s in samples]
@@ -348,9 +362,7 @@ def length_warnings(target: Any, samples: Sequence[Sample], engine: Any) -> list
             "never truncated."
         )
     if n_short:
-        out.append(
-            f"{n_short} text(s) have a single token, unscored without --prepend-bos: their scores are NaN."
-        )
+        out.append(f"{n_short} text(s) have a single token, unscored without --prepend-bos: their scores are NaN.")
     return out
 
 

@@ -21,7 +21,8 @@ app = typer.Typer(
     help="miakit: membership inference attacks on large models, with honest metrics.",
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=False)
+# Piped output (CI logs, files) gets a table-wide console instead of rich's 80-column default.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 130)
 err_console = Console(stderr=True)
 _state = {"debug": False}
 
@@ -35,12 +36,8 @@ def _root(
 
 @app.command()
 def audit(
-    config: Annotated[
-        Path | None, typer.Argument(help="YAML file with the same options (flags override it).")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Target: local model dir or hub id.")
-    ] = None,
+    config: Annotated[Path | None, typer.Argument(help="YAML file with the same options (flags override it).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Target: local model dir or hub id.")] = None,
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="Labelled samples: JSONL, CSV, Parquet, HF dir.")
     ] = None,
@@ -53,9 +50,7 @@ def audit(
         str | None,
         typer.Option("--attacks", "-a", help="Comma-separated specs, e.g. loss,min_k[k=0.1,0.2]; 'all'."),
     ] = None,
-    out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>).")
-    ] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (default 8).")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16.")] = None,
     device: Annotated[str | None, typer.Option(help="auto (cuda, mps, cpu), or a torch device.")] = None,
@@ -99,9 +94,7 @@ def audit(
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if not values.get("model"):
-        raise MiakitError(
-            "No target model given: pass --model (a local directory or a hub id) or a config file."
-        )
+        raise MiakitError("No target model given: pass --model (a local directory or a hub id) or a config file.")
     extra = {"store": None} if no_cache else {}
     result = run_audit(config=values, console=console, **extra)
     console.print(f"\nRun directory: {result.run_dir}")
@@ -142,6 +135,19 @@ def report(
     results, _, _ = read_run(run_dir)
     print_results(results, console)
     console.print(f"\nReport: {path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[str, typer.Option("--out", "-o", help="Run directory.")] = "runs/demo",
+    epochs: Annotated[int, typer.Option(help="Training epochs of the target.")] = 6,
+    members: Annotated[int, typer.Option(help="Number of member (and non-member) passages.")] = 200,
+) -> None:
+    """Train a model on known members of the bundled corpus and audit it with every attack (offline)."""
+    from miakit.demo import DemoPlan, run_demo
+
+    plan = DemoPlan(n_members=members, n_nonmembers=members, epochs=epochs)
+    run_demo(out, plan=plan, console=console)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,9 +20,7 @@ class AuditConfig(BaseModel):
     data: str | None = Field(None, description="Labelled samples (JSONL, CSV, Parquet or HF datasets dir).")
     members: str | None = Field(None, description="File of member texts (with nonmembers).")
     nonmembers: str | None = Field(None, description="File of non-member texts (with members).")
-    reference: list[str] = Field(
-        default_factory=list, description="Reference models for the reference attack."
-    )
+    reference: list[str] = Field(default_factory=list, description="Reference models for the reference attack.")
     attacks: list[str] = Field(default_factory=lambda: ["all"], description="Attack specs, or 'all'.")
     out: str | None = Field(None, description="Run directory (default: runs/<timestamp>).")
     batch_size: int = Field(8, ge=1)

@@ -33,9 +33,7 @@ def world(trained_scenario):
 def all_scores(targets, samples, batch_size=8) -> dict[str, np.ndarray]:
     """Every registered attack at its defaults, all requests through one engine run (as audits do)."""
     attacks = {name: default_instance(name) for name in ATTACKS}
-    engine = Engine(
-        targets, None, batch_size=batch_size, default_corpus=bundled_corpus_path(), progress=False
-    )
+    engine = Engine(targets, None, batch_size=batch_size, default_corpus=bundled_corpus_path(), progress=False)
     signals = engine.run([r for a in attacks.values() for r in a.requests(samples)])
     return {name: np.asarray(a.score(samples, signals), dtype=float) for name, a in attacks.items()}
 

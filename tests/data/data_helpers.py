@@ -42,9 +42,9 @@ def write_hf(path: Path, records: list[dict[str, Any]] | dict[str, list[dict[str
     import datasets
 
     if isinstance(records, dict):
-        datasets.DatasetDict(
-            {k: datasets.Dataset.from_list(_complete(v)) for k, v in records.items()}
-        ).save_to_disk(str(path))
+        datasets.DatasetDict({k: datasets.Dataset.from_list(_complete(v)) for k, v in records.items()}).save_to_disk(
+            str(path)
+        )
     else:
         datasets.Dataset.from_list(_complete(records)).save_to_disk(str(path))
     return path

@@ -155,9 +155,7 @@ def test_source_records_the_path(tmp_path, source_type):
 def save_class_labelled(path, labels, names):
     import datasets
 
-    features = datasets.Features(
-        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
-    )
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
     texts = [f"t{i}" for i in range(len(labels))]
     datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features).save_to_disk(str(path))
     return path

@@ -51,9 +51,7 @@ def test_labels_are_plain_ints():
 
 @pytest.mark.parametrize("member,nonmember", list(zip(MEMBER, NONMEMBER, strict=False)))
 def test_jsonl_spellings(tmp_path, member, nonmember):
-    path = write_jsonl(
-        tmp_path / "d.jsonl", [{"text": "a", "label": member}, {"text": "b", "label": nonmember}]
-    )
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "label": member}, {"text": "b", "label": nonmember}])
     labels = load_dataset(path).labels
     assert labels == [1, 0]
     assert all(type(x) is int for x in labels)

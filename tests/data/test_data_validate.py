@@ -34,9 +34,7 @@ def test_same_text_under_both_labels_counts_texts():
 
 
 def test_duplicates_within_a_class_are_counted_per_class():
-    w = dataset_warnings(
-        samples(*BALANCED, ("m1", 1), ("m1", 1), ("m2", 1), ("n1", 0), ("u", None), ("u", None))
-    )
+    w = dataset_warnings(samples(*BALANCED, ("m1", 1), ("m1", 1), ("m2", 1), ("n1", 0), ("u", None), ("u", None)))
     assert only(w, "3 member samples exactly repeat").endswith(
         "(2 distinct texts repeated); duplicates give those texts extra weight in every metric."
     )
@@ -97,8 +95,6 @@ def test_load_dataset_attaches_warnings(tmp_path):
 
 
 def test_warnings_describe_the_subset_after_max_samples(tmp_path):
-    records = [{"text": f"m{i}", "label": 1} for i in range(10)] + [
-        {"text": f"n{i}", "label": 0} for i in range(10)
-    ]
+    records = [{"text": f"m{i}", "label": 1} for i in range(10)] + [{"text": f"n{i}", "label": 0} for i in range(10)]
     ds = load_dataset(write_jsonl(tmp_path / "d.jsonl", records), max_samples=2)
     only(ds.warnings, "Fewer than 2 members (1 member and 1 non-member)")

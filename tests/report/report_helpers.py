@@ -37,8 +37,7 @@ def synthetic_scores(n: int = 400, seed: int = 0) -> pd.DataFrame:
 def synthetic_results(scores: pd.DataFrame, n_bootstrap: int = 200) -> dict:
     labels = scores["label"].to_numpy()
     evaluations = {
-        name: evaluate_scores(labels, scores[name].to_numpy(), n_bootstrap=n_bootstrap)
-        for name in scores.columns[2:]
+        name: evaluate_scores(labels, scores[name].to_numpy(), n_bootstrap=n_bootstrap) for name in scores.columns[2:]
     }
     warnings = [f"dataset warning mentioning {HOSTILE}", blind_warning(evaluations["blind_bow"])]
     skipped = {"gradnorm": "needs capability GRADIENTS", f"evil{HOSTILE}": f"reason {HOSTILE}"}

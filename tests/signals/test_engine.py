@@ -52,16 +52,10 @@ def test_duplicate_requests_are_computed_once(target):
 
 def test_batch_size_does_not_change_statistics(target):
     texts = synthetic_texts(7, seed=10, max_words=14)
-    one = Engine({None: target}, None, batch_size=1, progress=False).run(
-        [TokenStatsRequest(t) for t in texts]
-    )
-    many = Engine({None: target}, None, batch_size=7, progress=False).run(
-        [TokenStatsRequest(t) for t in texts]
-    )
+    one = Engine({None: target}, None, batch_size=1, progress=False).run([TokenStatsRequest(t) for t in texts])
+    many = Engine({None: target}, None, batch_size=7, progress=False).run([TokenStatsRequest(t) for t in texts])
     for t in texts:
-        np.testing.assert_allclose(
-            one[TokenStatsRequest(t)].logprob, many[TokenStatsRequest(t)].logprob, atol=1e-5
-        )
+        np.testing.assert_allclose(one[TokenStatsRequest(t)].logprob, many[TokenStatsRequest(t)].logprob, atol=1e-5)
 
 
 def test_prepend_bos_scores_every_token(target, tiny_model):

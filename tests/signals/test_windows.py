@@ -10,9 +10,7 @@ from miakit.signals.engine import rolling_windows
     max_length=st.integers(2, 64),
     stride_fraction=st.floats(0.01, 1.0),
 )
-def test_every_scored_position_is_predicted_exactly_once_with_enough_context(
-    n, first, max_length, stride_fraction
-):
+def test_every_scored_position_is_predicted_exactly_once_with_enough_context(n, first, max_length, stride_fraction):
     stride = max(1, min(max_length - 1, int(max_length * stride_fraction)))
     windows = rolling_windows(n, first, max_length, stride)
     scored = []

@@ -71,9 +71,7 @@ def test_softcapped_head_is_detected_and_falls_back_to_model_logits(tiny_model, 
             return out
 
     wrapped = Softcapped(tiny_model)
-    target = HFCausalLM(
-        tiny_tokenizer, name="capped", fingerprint="x", config=tiny_model.config, model=wrapped
-    )
+    target = HFCausalLM(tiny_tokenizer, name="capped", fingerprint="x", config=tiny_model.config, model=wrapped)
     ids = target.encode(synthetic_texts(1, seed=6, max_words=12)[0])
     (out,) = target.token_stats([(ids, 1)])
     assert target._head_mode == "logits"

@@ -37,9 +37,7 @@ class Attack:
 
     def non_default_params(self) -> dict[str, Any]:
         defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
+            name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items() if name != "self"
         }
         out = {}
         for key, value in self.get_params().items():

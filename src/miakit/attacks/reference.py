@@ -28,11 +28,7 @@ class Reference(Attack):
         self.model = model
 
     def requests(self, samples: Sequence[Sample]) -> list[Any]:
-        return [
-            r
-            for s in samples
-            for r in (TokenStatsRequest(s.text), TokenStatsRequest(s.text, model=self.model))
-        ]
+        return [r for s in samples for r in (TokenStatsRequest(s.text), TokenStatsRequest(s.text, model=self.model))]
 
     def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
         return np.array(

@@ -119,9 +119,7 @@ def _read_jsonl(path: Path) -> list[RawRecord]:
                 'such as {"text": "...", "label": 1}.',
             ) from None
         if not isinstance(obj, dict):
-            raise _error(
-                path, f"line {n}", f'holds a JSON {type(obj).__name__}, not an object with a "text" field.'
-            )
+            raise _error(path, f"line {n}", f'holds a JSON {type(obj).__name__}, not an object with a "text" field.')
         records.append(RawRecord(obj, f"line {n}", str(n)))
     return records
 
@@ -135,9 +133,7 @@ def _read_json_array(path: Path, text: str) -> list[RawRecord]:
     records = []
     for n, obj in enumerate(items, start=1):
         if not isinstance(obj, dict):
-            raise _error(
-                path, f"item {n}", f'is a JSON {type(obj).__name__}, not an object with a "text" field.'
-            )
+            raise _error(path, f"item {n}", f'is a JSON {type(obj).__name__}, not an object with a "text" field.')
         records.append(RawRecord(obj, f"item {n}", str(n)))
     return records
 
@@ -163,9 +159,7 @@ def _read_csv(path: Path) -> list[RawRecord]:
                 if dup:
                     raise _error(path, where, f"the header repeats the column name(s) {', '.join(dup)}.")
                 if "text" not in header:
-                    raise _error(
-                        path, where, f"the header has no 'text' column (it has: {', '.join(header)})."
-                    )
+                    raise _error(path, where, f"the header has no 'text' column (it has: {', '.join(header)}).")
                 continue
             if len(row) != len(header):
                 raise _error(
@@ -281,9 +275,7 @@ def _text_of(path: Path, rec: RawRecord) -> str:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         raise _error(path, rec.where, "has no text. Every record needs a non-empty 'text' field.")
     if not isinstance(text, str):
-        raise _error(
-            path, rec.where, f"has a text of type {type(text).__name__} ({text!r}); it must be a string."
-        )
+        raise _error(path, rec.where, f"has a text of type {type(text).__name__} ({text!r}); it must be a string.")
     if not text.strip():
         raise _error(
             path,
@@ -327,9 +319,7 @@ def _pending_samples(path: Path, records: Sequence[RawRecord], role: int | None)
             try:
                 label = normalize_label(raw)
             except ValueError:
-                raise _error(
-                    path, rec.where, f"has an unknown label {raw!r}. Accepted labels: {ACCEPTED}."
-                ) from None
+                raise _error(path, rec.where, f"has an unknown label {raw!r}. Accepted labels: {ACCEPTED}.") from None
             if role is not None and label != role:
                 raise _error(
                     path,
@@ -365,16 +355,11 @@ def _assign_ids(pending: Sequence[_Pending]) -> Iterator[Sample]:
             continue
         first = owner.get(p.id)
         if first is not None:
-            where = (
-                f"{first.where} and {p.where}"
-                if first.path == p.path
-                else f"{first.where} and {p.path}, {p.where}"
-            )
+            where = f"{first.where} and {p.where}" if first.path == p.path else f"{first.where} and {p.path}, {p.where}"
             raise _error(
                 first.path,
                 where,
-                f"both use the id {p.id!r}. Ids must be unique; drop the id "
-                "column to have miakit generate them.",
+                f"both use the id {p.id!r}. Ids must be unique; drop the id column to have miakit generate them.",
             )
         owner[p.id] = p
     for p in pending:

@@ -36,9 +36,7 @@ def blind_pipeline(seed: int = 0) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-def blind_bow_scores(
-    texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0
-) -> np.ndarray:
+def blind_bow_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
     """Out-of-fold P(member | text) from the blind bag-of-words classifier (higher = member).
 
     Uses StratifiedKFold + cross_val_predict, so vectoriser and classifier are fitted on the other folds

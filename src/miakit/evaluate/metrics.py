@@ -52,9 +52,7 @@ def _prepare(labels: ArrayLike, scores: ArrayLike, nan_policy: str) -> PreparedS
             stacklevel=3,
         )
     if p.n_pos == 0 or p.n_neg == 0:
-        raise MiakitError(
-            f"after omitting NaN scores {p.n_pos} members and {p.n_neg} non-members remain; need both"
-        )
+        raise MiakitError(f"after omitting NaN scores {p.n_pos} members and {p.n_neg} non-members remain; need both")
     return p
 
 
@@ -97,9 +95,7 @@ def tpr_at_fpr(labels: ArrayLike, scores: ArrayLike, fpr: float, *, nan_policy: 
     return float(tpr_at_fpr_from_cum(*cumulative_from_top(*_counts(p)), fpr)[0])
 
 
-def fpr_at_tpr(
-    labels: ArrayLike, scores: ArrayLike, tpr: float = TPR_TARGET, *, nan_policy: str = "lowest"
-) -> float:
+def fpr_at_tpr(labels: ArrayLike, scores: ArrayLike, tpr: float = TPR_TARGET, *, nan_policy: str = "lowest") -> float:
     """Smallest FPR among empirical ROC points with TPR >= tpr (the point (1, 1) always qualifies)."""
     if not 0.0 <= tpr <= 1.0:
         raise MiakitError(f"tpr target must lie in [0, 1]; got {tpr}")

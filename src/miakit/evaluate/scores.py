@@ -60,8 +60,7 @@ def validate_labels(labels: ArrayLike) -> np.ndarray:
     if bad.any():
         example = arr[bad][0]
         raise MiakitError(
-            "labels must be 0 (non-member) or 1 (member); "
-            f"{int(bad.sum())} label(s) are not, e.g. {example!r}"
+            f"labels must be 0 (non-member) or 1 (member); {int(bad.sum())} label(s) are not, e.g. {example!r}"
         )
     return arr.astype(np.int8)
 
@@ -87,8 +86,7 @@ def prepare_scores(labels: ArrayLike, scores: ArrayLike, nan_policy: str = "lowe
     n_nonmembers = int(np.count_nonzero(y == 0))
     if n_members == 0 or n_nonmembers == 0:
         raise MiakitError(
-            "metrics need both members and non-members; "
-            f"got {n_members} members and {n_nonmembers} non-members"
+            f"metrics need both members and non-members; got {n_members} members and {n_nonmembers} non-members"
         )
     nan = np.isnan(s)
     inf = np.isinf(s)

@@ -18,7 +18,7 @@ def results_table(results: Mapping[str, Any]) -> Table:
     table = Table(title="membership inference results", title_justify="left")
     table.add_column("attack", no_wrap=True)
     for key, label in METRIC_COLUMNS:
-        table.add_column("AUROC [CI]" if key == "auroc" else label, justify="right")
+        table.add_column("AUROC [CI]" if key == "auroc" else label, justify="right", no_wrap=True)
     details = results.get("details", {})
     for name in sorted_attack_names(results):
         metrics = results["attacks"][name]

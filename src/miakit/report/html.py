@@ -71,9 +71,7 @@ def _evaluation_settings(manifest: Mapping[str, Any]) -> dict[str, Any]:
     settings = {"n_bootstrap": 1000, "confidence": 0.95, "nan_policy": "lowest", "recorded": False}
     recorded = manifest.get("evaluation")
     if isinstance(recorded, Mapping):
-        settings.update(
-            {k: recorded[k] for k in ("n_bootstrap", "confidence", "nan_policy") if k in recorded}
-        )
+        settings.update({k: recorded[k] for k in ("n_bootstrap", "confidence", "nan_policy") if k in recorded})
         settings["recorded"] = True
     return settings
 

@@ -99,6 +99,4 @@ def histogram_png(name: str, values: np.ndarray, labels: np.ndarray) -> bytes:
 def plot_histograms(scores: pd.DataFrame) -> dict[str, bytes]:
     """Per-attack score histograms split by label: {attack name: PNG bytes}."""
     table, labels = _labelled(scores)
-    return {
-        name: histogram_png(name, table[name].to_numpy(dtype=float), labels) for name in attack_columns(table)
-    }
+    return {name: histogram_png(name, table[name].to_numpy(dtype=float), labels) for name in attack_columns(table)}

