@@ -42,10 +42,11 @@ def _title(manifest: Mapping[str, Any]) -> str:
 
 
 def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Table rows sorted by AUROC, plus numbered footnotes (one per distinct note of an attack)."""
+    """Table rows sorted by AUROC, plus numbered footnotes: one per distinct (metric, note), listing its rows."""
     rows, footnotes = [], []
     numbers: dict[tuple[str, str], int] = {}
-    for name in sorted_attack_names(results):
+    names = sorted_attack_names(results)
+    for name in names:
         metrics = results["attacks"][name]
         detail = results.get("details", {}).get(name, {})
         cells = []
@@ -53,16 +54,18 @@ def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
             text, ci = format_metric(key, metrics.get(key))
             note = (metrics.get(key) or {}).get("note") or ""
             ref = None
-            if note and (name, note) in numbers:
-                ref = numbers[(name, note)]
-                footnotes[ref - 1]["metrics"].append(label)
+            if note and (label, note) in numbers:
+                ref = numbers[(label, note)]
+                footnotes[ref - 1]["attacks"].append(name)
             elif note:
-                ref = numbers[(name, note)] = len(footnotes) + 1
-                footnotes.append({"n": ref, "attack": name, "metrics": [label], "note": note})
+                ref = numbers[(label, note)] = len(footnotes) + 1
+                footnotes.append({"n": ref, "attacks": [name], "metrics": [label], "note": note})
             cells.append({"text": text, "ci": ci, "note": note, "ref": ref})
         kind = detail.get("kind", "baseline" if name == BLIND_NAME else "attack")
         counts = {k: detail.get(k, "-") for k in _COUNT_KEYS}
         rows.append({"name": name, "kind": kind, "cells": cells, "counts": counts})
+    for f in footnotes:
+        f["attack"] = "every row" if len(f["attacks"]) == len(names) > 1 else ", ".join(f["attacks"])
     return rows, footnotes
 
 

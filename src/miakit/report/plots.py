@@ -51,8 +51,10 @@ def roc_png(scores: pd.DataFrame) -> bytes:
         values = table[name].to_numpy(dtype=float)
         fpr, tpr, _ = roc_points(labels, values)
         curves.append((auroc(labels, values), name, fpr, tpr))
-    for auc, name, fpr, tpr in sorted(curves, key=lambda c: -c[0]):
-        ax.plot(fpr, tpr, lw=1.4, label=f"{plot_label(name)} (AUROC {auc:.3f})")
+    styles = ("-", "--", ":", "-.")  # the colour cycle repeats after 10 curves; the line style then changes
+    for i, (auc, name, fpr, tpr) in enumerate(sorted(curves, key=lambda c: -c[0])):
+        ls = styles[(i // 10) % len(styles)]
+        ax.plot(fpr, tpr, lw=1.4, ls=ls, color=f"C{i % 10}", label=f"{plot_label(name)} (AUROC {auc:.3f})")
     ax.plot([lo, 1.0], [lo, 1.0], ls="--", color="grey", lw=1, label="chance")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -55,6 +55,20 @@ def _train_tokenizer(texts: Sequence[str], vocab_size: int, max_length: int):
     )
 
 
+def _reuse_tokenizer(tokenizer: Any, max_length: int):
+    """A given tokenizer (or a directory holding one), with an EOS and a PAD token."""
+    if isinstance(tokenizer, (str, Path)):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+    if getattr(tokenizer, "eos_token_id", None) is None:
+        raise ValueError("the tokenizer to reuse has no EOS token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.model_max_length = max_length
+    return tokenizer
+
+
 def _rows(texts: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
     """Token rows of at most ``max_length``: each text plus EOS, cut into consecutive windows."""
     rows: list[list[int]] = []
@@ -126,13 +140,16 @@ def train_tiny_gpt(
     lr: float = 3e-3,
     weight_decay: float = 0.0,
     warmup_frac: float = 0.05,
+    tokenizer: Any = None,
     num_threads: int | None = None,
     progress: bool = False,
 ) -> Path:
     """Train a GPT-2 of ``size`` ("tiny" or "small") from scratch on ``texts`` and save it to ``out_dir``.
 
     The tokenizer is a byte-level BPE of ``vocab_size`` trained on ``texts``; ``tokenizer(text)`` adds no BOS
-    (GPT-2's convention), ``<|endoftext|>`` is EOS, BOS, UNK and PAD. Each text is trained as its tokens
+    (GPT-2's convention), ``<|endoftext|>`` is EOS, BOS, UNK and PAD. Pass ``tokenizer`` (a directory, such as
+    another trained model's, or a transformers tokenizer) to reuse it instead: a reference model must share
+    the target's tokenizer for token-level calibration; ``vocab_size`` is then ignored. Each text is trained as its tokens
     plus EOS; a text longer than ``max_length`` tokens is cut into consecutive windows, so every token of
     every member is trained on. Training: AdamW (``lr``, ``weight_decay``), linear warm-up over
     ``warmup_frac`` of the steps then cosine decay to 10 %, no dropout, batches of ``batch_size`` rows
@@ -163,7 +180,10 @@ def train_tiny_gpt(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    tokenizer = _train_tokenizer(texts, vocab_size, max_length)
+    if tokenizer is None:
+        tokenizer = _train_tokenizer(texts, vocab_size, max_length)
+    else:
+        tokenizer = _reuse_tokenizer(tokenizer, max_length)
     rows = _rows(texts, tokenizer, max_length)
     if not rows:
         raise ValueError("texts produced no trainable tokens")
