@@ -242,3 +242,32 @@ def test_killed_run_resumes_without_recomputing_or_corruption(tiny_model_dir, tm
     resumed = pd.read_parquet(tmp_path / "resumed" / "scores.parquet")
     fresh = pd.read_parquet(tmp_path / "fresh" / "scores.parquet")
     pd.testing.assert_series_equal(resumed["loss"], fresh["loss"], rtol=1e-6)
+
+
+def test_members_nonmembers_files_max_samples_and_no_cache(tiny_model_dir, tmp_path, cache_dir):
+    members = write_jsonl(tmp_path / "m.jsonl", [{"text": t} for t in synthetic_texts(20, seed=51)])
+    nonmembers = write_jsonl(tmp_path / "n.jsonl", [{"text": t} for t in synthetic_texts(20, seed=52)])
+    out = tmp_path / "run"
+    code = run_cli(
+        "audit",
+        "-m",
+        tiny_model_dir,
+        "--members",
+        members,
+        "--nonmembers",
+        nonmembers,
+        "--max-samples",
+        "16",
+        "-a",
+        "loss",
+        "-o",
+        out,
+        "--no-cache",
+        "--bootstrap",
+        "10",
+    )
+    assert code == 0
+    results, scores, manifest = read_run(out)
+    assert len(scores) == 16 and scores["label"].sum() == 8
+    assert manifest["store"] is None and not (cache_dir / "store.sqlite").exists()
+    assert results["details"]["loss"]["n_members"] == 8
