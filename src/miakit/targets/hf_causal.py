@@ -259,14 +259,14 @@ class HFCausalLM:
             self._model = None
             self._head_mode = None
 
-    def _check_head(self, input_ids: torch.Tensor, hidden: torch.Tensor) -> str:
+    def _check_head(self, input_ids: torch.Tensor, mask: torch.Tensor, hidden: torch.Tensor) -> str:
         """Use base-model hidden states + chunked output head only if that reproduces the model's logits."""
         model = self.model
         head = model.get_output_embeddings()
         if head is None or model.base_model is model:
             return "logits"
-        n = min(8, input_ids.shape[1])
-        reference = model(input_ids=input_ids[:1, :n]).logits[0].float()
+        n = min(8, int(mask[0].sum()))  # real tokens of the first row only
+        reference = model(input_ids=input_ids[:1, :n], use_cache=False).logits[0].float()
         mine = head(hidden[:1, :n])[0].float()
         scale = max(1.0, float(reference.abs().max()))
         return "hidden" if torch.allclose(mine, reference, atol=1e-3 * scale, rtol=1e-3) else "logits"
@@ -297,16 +297,16 @@ class HFCausalLM:
         input_ids, mask = input_ids.to(device), mask.to(device)
         targets = input_ids[rows, cols]
         if self._head_mode != "logits":
-            hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            hidden = model.base_model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
             if self._head_mode is None:
-                self._head_mode = self._check_head(input_ids, hidden)
+                self._head_mode = self._check_head(input_ids, mask, hidden)
         if self._head_mode == "hidden":
             head = model.get_output_embeddings()
             features = hidden[rows, cols - 1]
             vocab = head.weight.shape[0]
             stats = chunked_statistics(features, targets, head, vocab)
         else:
-            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
             features = logits[rows, cols - 1]
             stats = chunked_statistics(features, targets, lambda x: x, logits.shape[-1])
         host = {k: v.float().cpu().numpy() for k, v in stats.items()}
