@@ -299,7 +299,12 @@ def audit(
             for column, a in attacks.items()
         },
         "skipped": skipped,
-        "evaluation": {"n_bootstrap": cfg.bootstrap, "confidence": 0.95, "nan_policy": cfg.nan_policy, "seed": cfg.seed},
+        "evaluation": {
+            "n_bootstrap": cfg.bootstrap,
+            "confidence": 0.95,
+            "nan_policy": cfg.nan_policy,
+            "seed": cfg.seed,
+        },
         "data": {
             "source": dataset.source,
             "hash": dataset.content_hash(),

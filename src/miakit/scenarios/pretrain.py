@@ -137,7 +137,7 @@ def train_tiny_gpt(
     vocab_size: int = 2048,
     max_length: int = 128,
     batch_size: int = 16,
-    lr: float = 3e-3,
+    lr: float = 1e-3,
     weight_decay: float = 0.0,
     warmup_frac: float = 0.05,
     tokenizer: Any = None,
@@ -199,6 +199,9 @@ def train_tiny_gpt(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        # An output layer of its own (not tied to the input embeddings) memorises markedly faster at this size:
+        # LOSS AUROC 0.80 instead of 0.60-0.64 on 500 passages, 6 epochs (tied, best of lr 1e-3/3e-3/6e-3).
+        tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=pad,

@@ -263,8 +263,6 @@ class HFCausalLM:
         """Use base-model hidden states + chunked output head only if that reproduces the model's logits."""
         model = self.model
         head = model.get_output_embeddings()
-        if head is None or model.base_model is model:
-            return "logits"
         n = min(8, int(mask[0].sum()))  # real tokens of the first row only
         reference = model(input_ids=input_ids[:1, :n], use_cache=False).logits[0].float()
         mine = head(hidden[:1, :n])[0].float()
@@ -296,6 +294,8 @@ class HFCausalLM:
         cols = torch.cat(cols_list).to(device)
         input_ids, mask = input_ids.to(device), mask.to(device)
         targets = input_ids[rows, cols]
+        if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):
+            self._head_mode = "logits"  # no separate output head to apply in chunks
         if self._head_mode != "logits":
             hidden = model.base_model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
             if self._head_mode is None:
