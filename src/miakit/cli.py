@@ -140,7 +140,7 @@ def report(
 @app.command()
 def demo(
     out: Annotated[str, typer.Option("--out", "-o", help="Run directory.")] = "runs/demo",
-    epochs: Annotated[int, typer.Option(help="Training epochs of the target.")] = 6,
+    epochs: Annotated[int, typer.Option(help="Training epochs of the target.")] = 4,
     members: Annotated[int, typer.Option(help="Number of member (and non-member) passages.")] = 200,
 ) -> None:
     """Train a model on known members of the bundled corpus and audit it with every attack (offline)."""

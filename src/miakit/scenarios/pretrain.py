@@ -146,20 +146,29 @@ def train_tiny_gpt(
 ) -> Path:
     """Train a GPT-2 of ``size`` ("tiny" or "small") from scratch on ``texts`` and save it to ``out_dir``.
 
-    The tokenizer is a byte-level BPE of ``vocab_size`` trained on ``texts``; ``tokenizer(text)`` adds no BOS
-    (GPT-2's convention), ``<|endoftext|>`` is EOS, BOS, UNK and PAD. Pass ``tokenizer`` (a directory, such as
-    another trained model's, or a transformers tokenizer) to reuse it instead: a reference model must share
-    the target's tokenizer for token-level calibration; ``vocab_size`` is then ignored. Each text is trained as its tokens
-    plus EOS; a text longer than ``max_length`` tokens is cut into consecutive windows, so every token of
-    every member is trained on. Training: AdamW (``lr``, ``weight_decay``), linear warm-up over
-    ``warmup_frac`` of the steps then cosine decay to 10 %, no dropout, batches of ``batch_size`` rows
-    padded on the right with padding masked out of the loss (labels -100), a fresh seeded shuffle each epoch.
+    Tokenizer: a byte-level BPE of ``vocab_size`` trained on ``texts``; ``tokenizer(text)`` adds no BOS (GPT-2's
+    convention) and ``<|endoftext|>`` is EOS, BOS, UNK and PAD. Pass ``tokenizer`` (a directory such as another
+    trained model's, or a transformers tokenizer) to reuse one instead, e.g. so that a reference model shares
+    the target's tokens; ``vocab_size`` is then ignored.
 
-    Seeding uses a forked torch RNG, so the caller's global RNG state is left as it was. ``num_threads``
-    sets torch's intra-op thread count for the duration of training only (None: leave it as it is).
-    Output: ``model.safetensors``, ``config.json``, tokenizer files, and ``miakit_training.json`` (the
-    hyper-parameters, per-epoch mean loss, wall time and a sha256 of the training texts).
-    Returns ``out_dir``.
+    Model: GPT-2 with ``SIZES[size]`` layers/width, ``n_positions = max_length``, no dropout, and an output layer
+    not tied to the input embeddings (it memorises faster at this scale). Each text is trained as its tokens
+    plus EOS; a text longer than ``max_length`` tokens is cut into consecutive windows, so every token of every
+    member is trained on.
+
+    Training: AdamW (``lr``, ``weight_decay``), linear warm-up over ``warmup_frac`` of the steps then cosine
+    decay to 10 %, gradient norm clipped at 1; each epoch a seeded shuffle, rows of similar length batched
+    together (``batch_size`` rows, right-padded, padding masked out of the loss with label -100). With the
+    defaults, 500 bundled passages give a LOSS attack AUROC of about 0.8 (members vs held-out passages); fewer
+    rows per batch or more epochs memorise more.
+
+    Seeding uses a forked torch RNG, so the caller's global RNG state is left as it was. ``num_threads`` sets
+    torch's intra-op thread count for the duration of training only (None: leave it as it is). ``progress``
+    shows a rich progress bar.
+
+    Writes ``model.safetensors``, ``config.json``, the tokenizer files and ``miakit_training.json`` (the
+    hyper-parameters, per-epoch mean loss, wall time and a sha256 of the training texts) to ``out_dir``, and
+    returns it as a ``Path``.
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
