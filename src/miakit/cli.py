@@ -146,7 +146,7 @@ def demo(
     """Train a model on known members of the bundled corpus and audit it with every attack (offline)."""
     from miakit.demo import DemoPlan, run_demo
 
-    plan = DemoPlan(n_members=members, n_nonmembers=members, epochs=epochs)
+    plan = DemoPlan(n_members=members, n_nonmembers=members, n_reference=2 * members, epochs=epochs)
     run_demo(out, plan=plan, console=console)
 
 
