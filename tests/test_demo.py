@@ -2,9 +2,8 @@
 
 import json
 
-from test_cli import run_cli
-
 from miakit.demo import DemoPlan, split_passages
+from test_cli import run_cli
 
 
 def test_demo_builds_the_scenario_audits_it_and_reuses_it(tmp_path, cache_dir, capsys):
