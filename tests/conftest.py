@@ -6,57 +6,7 @@ import random
 
 import pytest
 
-WORDS = (
-    "the of and to in is was for on that with as by at from his her which or are an be this were had "
-    "king queen river stone field winter summer bread iron silver garden tower horse ship road night "
-    "morning city village forest letter music doctor soldier market bridge window candle mountain storm"
-).split()
-
-
-def synthetic_texts(n: int, seed: int = 0, min_words: int = 8, max_words: int = 30) -> list[str]:
-    """Seeded pseudo-sentences; distinct enough that a small model can memorise some of them."""
-    rng = random.Random(seed)
-    texts = []
-    for _ in range(n):
-        words = [rng.choice(WORDS) for _ in range(rng.randint(min_words, max_words))]
-        texts.append(" ".join(words).capitalize() + ".")
-    return texts
-
-
-def make_tokenizer(texts: list[str], vocab_size: int = 300):
-    """A byte-level BPE tokenizer trained on texts, wrapped for transformers (no BOS added, like GPT-2)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>"
-    )
-
-
-def make_model(vocab_size: int, n_positions: int = 64, seed: int = 0, n_layer: int = 2, n_embd: int = 32):
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=n_positions,
-        n_layer=n_layer,
-        n_embd=n_embd,
-        n_head=2,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    return GPT2LMHeadModel(config).eval()
+from lm_helpers import make_model, make_tokenizer, synthetic_texts
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import synthetic_texts
+from lm_helpers import synthetic_texts
 from miakit.cli import main
 from miakit.report import read_run
 

@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import make_model, synthetic_texts
+from lm_helpers import make_model, synthetic_texts
 from miakit.attacks import ATTACKS, build_attacks
 from miakit.data import Sample
 from miakit.signals.engine import Engine

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import synthetic_texts
+from lm_helpers import synthetic_texts
 from miakit.errors import MiakitError
 from miakit.signals import TokenCountsRequest, TokenStatsRequest
 from miakit.signals.engine import Engine, rolling_windows

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_model, synthetic_texts
+from lm_helpers import make_model, synthetic_texts
 from miakit.errors import MiakitError
 from miakit.signals.token_stats import TokenStats
 from miakit.targets.hf_causal import HFCausalLM
