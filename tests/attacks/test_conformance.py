@@ -13,9 +13,9 @@ from miakit.scenarios import bundled_corpus_path
 from miakit.signals.engine import Engine
 from miakit.targets.hf_causal import HFCausalLM
 
-# The tiny model's next-token entropy never falls below ~2.5 nats, so SURP's default tau = 2 (chosen for
-# billion-parameter models) selects nothing there; the suite runs SURP with tau = 4 instead.
-CONFORMANCE_PARAMS = {"reference": {"model": "ref"}, "surp": {"tau": 4.0}}
+# The tiny model's next-token entropy rarely falls below ~3 nats (median ~5.4), so SURP's default tau = 2
+# (chosen for billion-parameter models) selects nothing there; the suite runs SURP with tau = 6 instead.
+CONFORMANCE_PARAMS = {"reference": {"model": "ref"}, "surp": {"tau": 6.0}}
 
 
 def default_instance(name: str) -> Attack:

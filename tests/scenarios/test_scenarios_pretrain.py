@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from miakit.scenarios import load_bundled_passages, train_tiny_gpt  # noqa: E402
 
 MAX_LENGTH = 128
+EPOCHS = 5  # measured AUROC with split seed 0: 0.89 after 4 epochs, 0.97 after 6
 
 
 def _split(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -21,15 +22,22 @@ def _split(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return pool[:n], pool[n:]
 
 
-def _mean_loglik(model, tokenizer, texts: list[str]) -> list[float]:
-    """Per text: mean log-probability of each token given the ones before it (first MAX_LENGTH tokens)."""
-    out = []
+def _mean_loglik(model, tokenizer, texts: list[str], batch_size: int = 32) -> list[float]:
+    """Per text: mean log-probability of each token given the ones before it (first MAX_LENGTH tokens).
+
+    The first token has no context and is not scored (no BOS is added). Batched with right padding.
+    """
+    out: list[float] = []
     with torch.no_grad():
-        for text in texts:
-            ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :MAX_LENGTH]
-            logits = model(input_ids=ids).logits[0, :-1].float()
-            logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[0, 1:, None])[:, 0]
-            out.append(logp.mean().item())
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(
+                texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=MAX_LENGTH
+            )
+            ids, mask = enc["input_ids"], enc["attention_mask"]
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            keep = mask[:, 1:].float()
+            out.extend(((logp * keep).sum(1) / keep.sum(1)).tolist())
     return out
 
 
@@ -37,7 +45,7 @@ def _mean_loglik(model, tokenizer, texts: list[str]) -> list[float]:
 def trained(tmp_path_factory):
     members, held_out = _split(150)
     out = tmp_path_factory.mktemp("tiny_gpt")
-    path = train_tiny_gpt(members, out, epochs=10, batch_size=8, seed=0, max_length=MAX_LENGTH)
+    path = train_tiny_gpt(members, out, epochs=EPOCHS, batch_size=8, seed=0, max_length=MAX_LENGTH)
     return {"path": path, "members": members, "held_out": held_out}
 
 
@@ -51,7 +59,7 @@ def test_saves_a_loadable_model_and_tokenizer(trained):
     assert model.config.n_positions == MAX_LENGTH
     assert model.config.vocab_size == len(tokenizer)
     info = json.loads((path / "miakit_training.json").read_text())
-    assert info["n_texts"] == 150 and info["epochs"] == 10 and len(info["epoch_mean_loss"]) == 10
+    assert info["n_texts"] == 150 and info["epochs"] == EPOCHS and len(info["epoch_mean_loss"]) == EPOCHS
     assert info["epoch_mean_loss"][-1] < info["epoch_mean_loss"][0]
 
 
