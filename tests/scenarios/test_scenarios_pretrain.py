@@ -45,7 +45,8 @@ def _mean_loglik(model, tokenizer, texts: list[str], batch_size: int = 32) -> li
 def trained(tmp_path_factory):
     members, held_out = _split(150)
     out = tmp_path_factory.mktemp("tiny_gpt")
-    path = train_tiny_gpt(members, out, epochs=EPOCHS, batch_size=8, seed=0, max_length=MAX_LENGTH)
+    # One thread: on a busy 2-core machine, two spinning OpenMP threads per process are many times slower.
+    path = train_tiny_gpt(members, out, epochs=EPOCHS, batch_size=8, seed=0, max_length=MAX_LENGTH, num_threads=1)
     return {"path": path, "members": members, "held_out": held_out}
 
 
@@ -77,8 +78,13 @@ def test_tokenizer_adds_no_bos_and_has_eos_pad(trained):
 def test_loss_separates_members_from_held_out(trained):
     model = AutoModelForCausalLM.from_pretrained(trained["path"]).eval()
     tokenizer = AutoTokenizer.from_pretrained(trained["path"])
-    members = _mean_loglik(model, tokenizer, trained["members"])
-    held_out = _mean_loglik(model, tokenizer, trained["held_out"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        members = _mean_loglik(model, tokenizer, trained["members"])
+        held_out = _mean_loglik(model, tokenizer, trained["held_out"])
+    finally:
+        torch.set_num_threads(threads)
     auroc = roc_auc_score([1] * len(members) + [0] * len(held_out), members + held_out)
     assert auroc > 0.65, auroc
 
@@ -102,8 +108,8 @@ def test_seeded_training_is_deterministic_and_leaves_global_state(tmp_path):
 
 def test_reuses_a_given_tokenizer(tmp_path):
     texts, others = _split(16, seed=2)
-    first = train_tiny_gpt(texts, tmp_path / "first", epochs=1, vocab_size=300, seed=0)
-    second = train_tiny_gpt(others, tmp_path / "second", epochs=1, seed=0, tokenizer=first)
+    first = train_tiny_gpt(texts, tmp_path / "first", epochs=1, vocab_size=300, seed=0, num_threads=1)
+    second = train_tiny_gpt(others, tmp_path / "second", epochs=1, tokenizer=first, num_threads=1, progress=True)
     assert (first / "tokenizer.json").read_text() == (second / "tokenizer.json").read_text()
 
 

@@ -1,9 +1,9 @@
 """Train a small GPT-2 from scratch on known texts: a target whose members are certain.
 
-Everything the model has seen is the ``texts`` argument (its own tokenizer is trained on them too), so any
-other passage of the same corpus is a true non-member. Training is seeded and runs in a plain torch loop on
-CPU in seconds; the model and tokenizer are saved with ``save_pretrained`` (safetensors) and load back with
-``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub checkpoint.
+Everything the model has seen is the ``texts`` argument (its tokenizer is trained on them too, unless one is
+passed in), so any other passage of the same corpus is a true non-member. Training is seeded and runs in a
+plain torch loop on CPU in seconds; the model and tokenizer are saved with ``save_pretrained`` (safetensors) and
+load back with ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub checkpoint.
 """
 
 from __future__ import annotations
