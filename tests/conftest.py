@@ -50,5 +50,5 @@ def trained_scenario(tmp_path_factory):
     members, nonmembers, ref_pool = pool[:120], pool[120:240], pool[240:480]
     root = tmp_path_factory.mktemp("scenario")
     target = train_tiny_gpt(members, root / "target", epochs=20, batch_size=8, seed=0)
-    reference = train_tiny_gpt(ref_pool, root / "reference", epochs=4, seed=1)
+    reference = train_tiny_gpt(ref_pool, root / "reference", epochs=4, seed=1, tokenizer=target)
     return {"target": target, "reference": reference, "members": members, "nonmembers": nonmembers}

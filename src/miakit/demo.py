@@ -74,6 +74,7 @@ def build_demo_scenario(plan: DemoPlan, *, progress: bool = True, root: Path | N
         epochs=plan.reference_epochs,
         batch_size=plan.batch_size,
         seed=plan.seed + 1,
+        tokenizer=target,
         progress=progress,
     )
     dataset = root / "dataset.jsonl"
