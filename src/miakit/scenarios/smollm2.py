@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ def smollm2_path(progress: bool = False) -> Path:
         if importlib.util.find_spec(module) is None:
             raise _missing(f"the `{package}` package (transformers reads GGUF files with it)")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     if progress:
         print(f"Converting {gguf_path.name} once into {target} ...", file=sys.stderr, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIR_NAME}-", dir=target.parent))
@@ -111,6 +113,15 @@ def smollm2_path(progress: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _remove_stale_temporaries(target: Path, max_age_s: float = 6 * 3600) -> None:
+    """Temporary directories of conversions killed long ago (a running conversion's is recent)."""
+    now = time.time()
+    for path in target.parent.glob(f".{MODEL_DIR_NAME}-*"):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and now - path.stat().st_mtime > max_age_s:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
