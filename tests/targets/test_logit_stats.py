@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from miakit.targets.logit_stats import STAT_FIELDS, chunked_statistics, reduce_logits
+from miakit.targets.logit_stats import STAT_FIELDS, Workspace, chunked_statistics, reduce_logits
 
 
 def _reference(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
@@ -55,3 +55,30 @@ def test_chunking_does_not_change_results():
 def test_empty_input_gives_empty_statistics():
     out = chunked_statistics(torch.empty(0, 4), torch.empty(0, dtype=torch.long), lambda x: x, 10)
     assert all(out[name].numel() == 0 for name in STAT_FIELDS)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_shared_workspace_gives_the_same_statistics_as_a_plain_head(bias):
+    """Reused scratch (grown, then reused for a smaller batch) must not leak values between calls."""
+    gen = torch.Generator().manual_seed(2)
+    head = torch.nn.Linear(16, 200, bias=bias)
+    workspace = Workspace()
+    for rows in (5, 40, 11):  # grow the buffers, then reuse them partly
+        features = torch.randn(rows, 16, generator=gen)
+        targets = torch.randint(0, 200, (rows,), generator=gen)
+        got = chunked_statistics(features, targets, head, 200, chunk_elements=2000, workspace=workspace)
+        want = _reference(head(features).detach(), targets)
+        for name in STAT_FIELDS:
+            np.testing.assert_allclose(got[name].numpy(), want[name], rtol=2e-5, atol=2e-5, err_msg=name)
+
+
+def test_precomputed_logits_are_overwritten_only_when_owned():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(9, 50, generator=gen)
+    targets = torch.randint(0, 50, (9,), generator=gen)
+    kept = logits.clone()
+    chunked_statistics(logits, targets, lambda x: x, 50)
+    torch.testing.assert_close(logits, kept)  # the caller's tensor is untouched by default
+    owned = chunked_statistics(logits, targets, lambda x: x, 50, features_owned=True)
+    want = _reference(kept, targets)
+    np.testing.assert_allclose(owned["sigma"].numpy(), want["sigma"], rtol=2e-5, atol=2e-5)

@@ -20,7 +20,7 @@ from miakit.targets.fingerprint import (
     state_dict_fingerprint,
     tokenizer_fingerprint,
 )
-from miakit.targets.logit_stats import STAT_FIELDS, chunked_statistics
+from miakit.targets.logit_stats import STAT_FIELDS, Workspace, chunked_statistics
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HUB_SNAPSHOT = re.compile(r"snapshots[/\\]([0-9a-f]{40})[/\\]")
@@ -103,6 +103,7 @@ class HFCausalLM:
         self._model = model
         self._loader = loader
         self._head_mode: str | None = None
+        self._workspace = Workspace()  # reduction scratch kept between batches
         self.max_length = max_length or self._context_length(config, tokenizer)
         if self.max_length < 2:
             raise MiakitError(f"Model '{name}' has a context of {self.max_length} tokens; at least 2 needed.")
@@ -254,10 +255,11 @@ class HFCausalLM:
         return self._model is not None
 
     def release(self) -> None:
-        """Drop the weights (they reload on next use) so that several models can be used in turn."""
+        """Drop the weights (they reload on next use) and scratch buffers so several models can be used in turn."""
         if self._loader is not None:
             self._model = None
             self._head_mode = None
+        self._workspace.clear()
 
     def _check_head(self, input_ids: torch.Tensor, mask: torch.Tensor, hidden: torch.Tensor) -> str:
         """Use base-model hidden states + chunked output head only if that reproduces the model's logits."""
@@ -304,11 +306,13 @@ class HFCausalLM:
             head = model.get_output_embeddings()
             features = hidden[rows, cols - 1]
             vocab = head.weight.shape[0]
-            stats = chunked_statistics(features, targets, head, vocab)
+            stats = chunked_statistics(features, targets, head, vocab, workspace=self._workspace)
         else:
             logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
             features = logits[rows, cols - 1]
-            stats = chunked_statistics(features, targets, lambda x: x, logits.shape[-1])
+            stats = chunked_statistics(
+                features, targets, lambda x: x, logits.shape[-1], workspace=self._workspace, features_owned=True
+            )
         host = {k: v.float().cpu().numpy() for k, v in stats.items()}
         target_ids = targets.cpu().numpy().astype(np.int32)
         out, offset = [], 0

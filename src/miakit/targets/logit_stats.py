@@ -1,11 +1,13 @@
 """Per-position statistics of the next-token distribution, reduced on the model's device in chunks.
 
 Full-vocabulary rows exist only one chunk at a time and never leave the device: each scored position
-yields a handful of floats (the fields of ``TokenStats``).
+yields a handful of floats (the fields of ``TokenStats``). Scratch buffers live in a ``Workspace`` that
+the target keeps between batches, so the reduction does not page-fault fresh memory for every chunk.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -22,34 +24,66 @@ STAT_FIELDS = (
     "rank",
 )
 
-# Elements of a [positions, vocab] float32 chunk (128 MiB); a few temporaries of this size coexist. Larger
-# chunks keep the output-head matmul efficient (about 680 positions per chunk for a 49k vocabulary).
+# Elements of a [positions, vocab] float32 chunk (128 MiB). Larger chunks keep the output-head matmul
+# efficient (about 680 positions per chunk for a 49k vocabulary).
 DEFAULT_CHUNK_ELEMENTS = 1 << 25
 # Rows reduced together: ~1.5 M floats (6 MiB), so the dozen passes of reduce_logits run from cache.
 BLOCK_ELEMENTS = 3 << 19
 
 
-@torch.no_grad()
-def reduce_logits(logits: torch.Tensor, targets: torch.Tensor, inplace: bool = False) -> dict[str, torch.Tensor]:
-    """Statistics of one chunk of logits [M, V] for the actual next tokens [M], all in float32.
+class Workspace:
+    """Scratch buffers reused across chunks and batches (one logits chunk, two row blocks).
 
-    Written for memory traffic: one [M, V] buffer is allocated and the logits are overwritten in place,
-    about a dozen passes in all. Row blocks small enough to stay in cache keep those passes cheap.
+    Allocating them afresh per chunk costs about as much as the reduction itself on CPU (page faults);
+    a target keeps one workspace and drops it with its weights.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def get(self, name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        """A [rows, cols] view of the named buffer on ``like``'s device and dtype, grown when needed."""
+        key = (name, like.device, like.dtype)
+        need = rows * cols
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < need:
+            buf = torch.empty(need, device=like.device, dtype=like.dtype)
+            self._buffers[key] = buf
+        return buf[:need].view(rows, cols)
+
+    def clear(self) -> None:
+        self._buffers.clear()
+
+
+@torch.no_grad()
+def reduce_logits(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    inplace: bool = False,
+    workspace: Workspace | None = None,
+) -> dict[str, torch.Tensor]:
+    """Statistics of one block of logits [M, V] for the actual next tokens [M], all in float32.
+
+    Written for memory traffic: the logits are overwritten in place (``inplace``, else a copy) and two
+    scratch rows blocks from ``workspace`` hold the probabilities and products; about a dozen passes.
     """
     z = logits.float()
     if z.data_ptr() == logits.data_ptr() and not inplace:
         z = z.clone()  # the caller's tensor is overwritten only when it says so
+    ws = workspace if workspace is not None else Workspace()
+    p = ws.get("p", z.shape[0], z.shape[1], z)
+    tmp = ws.get("tmp", z.shape[0], z.shape[1], z)
     z_target = z.gather(1, targets[:, None]).squeeze(1)
     z_max = z.amax(1)
-    rank = 1 + (z > z_target[:, None]).sum(1)
-    p = torch.sub(z, z_max[:, None]).exp_()  # unnormalised probabilities
+    rank = 1 + (z > z_target[:, None]).sum(1, dtype=torch.int32)
+    torch.sub(z, z_max[:, None], out=p).exp_()  # unnormalised probabilities
     total = p.sum(1)
     lse = z_max + total.log()
     p.div_(total[:, None])
-    mean_z = torch.linalg.vecdot(p, z)  # E_p[z]; E_p[log p] = E_p[z] - lse
-    renyi_2 = -torch.log(torch.linalg.vecdot(p, p))
+    mean_z = torch.mul(p, z, out=tmp).sum(1)  # E_p[z]; E_p[log p] = E_p[z] - lse
+    renyi_2 = -torch.log(torch.mul(p, p, out=tmp).sum(1))
     z.sub_(mean_z[:, None]).square_()  # (log p - E_p[log p])^2, centred: no cancellation
-    sigma = torch.linalg.vecdot(p, z).clamp_min(0).sqrt()
+    sigma = torch.mul(p, z, out=tmp).sum(1).clamp_min(0).sqrt()
     renyi_05 = 2.0 * torch.log(p.sqrt_().sum(1))
     mu = mean_z - lse
     max_logprob = z_max - lse
@@ -66,6 +100,13 @@ def reduce_logits(logits: torch.Tensor, targets: torch.Tensor, inplace: bool = F
     }
 
 
+def _head_into(head: torch.nn.Linear, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``head(x)`` written into ``out`` (no fresh [rows, vocab] allocation)."""
+    if head.bias is None:
+        return torch.mm(x, head.weight.t(), out=out)
+    return torch.addmm(head.bias, x, head.weight.t(), out=out)
+
+
 @torch.no_grad()
 def chunked_statistics(
     features: torch.Tensor,
@@ -73,22 +114,40 @@ def chunked_statistics(
     to_logits: Callable[[torch.Tensor], torch.Tensor],
     vocab_size: int,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    workspace: Workspace | None = None,
+    features_owned: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Apply ``to_logits`` to row chunks of ``features`` [M, ...] and reduce each chunk to statistics."""
+    """Apply ``to_logits`` to row chunks of ``features`` [M, ...] and reduce each chunk to statistics.
+
+    A float32 ``nn.Linear`` head writes straight into the workspace's logits buffer; any other callable
+    (or the identity, for precomputed logits) is copied only when it returns the caller's memory and
+    ``features_owned`` does not allow overwriting it.
+    """
     n = features.shape[0]
-    step = max(1, chunk_elements // max(1, vocab_size))
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in STAT_FIELDS}
-    block = max(1, BLOCK_ELEMENTS // max(1, vocab_size))
-    for start in range(0, n, step):
-        chunk = features[start : start + step]
-        logits = to_logits(chunk)
-        owned = logits.data_ptr() != chunk.data_ptr()  # fresh head output: free to overwrite
-        for b in range(0, logits.shape[0], block):
-            rows = logits[b : b + block]
-            stats = reduce_logits(rows, targets[start + b : start + b + rows.shape[0]], inplace=owned)
-            for k in STAT_FIELDS:
-                parts[k].append(stats[k])
     if n == 0:
         empty = torch.empty(0, dtype=torch.float32, device=features.device)
         return {k: empty for k in STAT_FIELDS}
+    ws = workspace if workspace is not None else Workspace()
+    most = max(1, chunk_elements // max(1, vocab_size))
+    step = math.ceil(n / math.ceil(n / most))  # equal chunks: no small remainder matmul
+    block = max(1, BLOCK_ELEMENTS // max(1, vocab_size))
+    direct = (
+        isinstance(to_logits, torch.nn.Linear)
+        and to_logits.weight.dtype == torch.float32
+        and features.dtype == torch.float32
+    )
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in STAT_FIELDS}
+    for start in range(0, n, step):
+        chunk = features[start : start + step]
+        if direct:
+            logits = _head_into(to_logits, chunk, ws.get("logits", chunk.shape[0], vocab_size, chunk))
+            owned = True
+        else:
+            logits = to_logits(chunk)
+            owned = features_owned or logits.data_ptr() != chunk.data_ptr()  # fresh output: free to overwrite
+        for b in range(0, logits.shape[0], block):
+            rows = logits[b : b + block]
+            stats = reduce_logits(rows, targets[start + b : start + b + rows.shape[0]], inplace=owned, workspace=ws)
+            for k in STAT_FIELDS:
+                parts[k].append(stats[k])
     return {k: torch.cat(v) for k, v in parts.items()}
