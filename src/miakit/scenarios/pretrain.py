@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EOS_TOKEN", "SIZES", "train_tiny_gpt"]
+from miakit.scenarios.training import token_rows, train_rows
+
+__all__ = ["EOS_TOKEN", "SIZES", "build_pretrain_scenario", "train_tiny_gpt"]
 
 EOS_TOKEN = "<|endoftext|>"
 
@@ -67,64 +68,6 @@ def _reuse_tokenizer(tokenizer: Any, max_length: int):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.model_max_length = max_length
     return tokenizer
-
-
-def _rows(texts: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
-    """Token rows of at most ``max_length``: each text plus EOS, cut into consecutive windows."""
-    rows: list[list[int]] = []
-    eos = tokenizer.eos_token_id
-    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-    for ids in encoded:
-        ids = [*ids, eos]
-        for start in range(0, len(ids), max_length):
-            window = ids[start : start + max_length]
-            if len(window) >= 2:  # a single token has nothing to predict
-                rows.append(window)
-    return rows
-
-
-def _batches(rows: list[list[int]], batch_size: int, gen) -> list[list[list[int]]]:
-    """One epoch of batches: a seeded shuffle, rows of similar length grouped (little padding), batch order
-    shuffled again. Pools of 32 batches are sorted by length, so batches stay random in content."""
-    import torch
-
-    order = torch.randperm(len(rows), generator=gen).tolist()
-    pool = batch_size * 32
-    batches: list[list[list[int]]] = []
-    for p in range(0, len(order), pool):
-        chunk = sorted(order[p : p + pool], key=lambda i: len(rows[i]))
-        batches.extend([rows[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size))
-    perm = torch.randperm(len(batches), generator=gen).tolist()
-    return [batches[i] for i in perm]
-
-
-def _collate(batch: list[list[int]], pad: int):
-    """Right-padded ``input_ids`` and ``attention_mask`` tensors."""
-    import torch
-
-    width = max(len(r) for r in batch)
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for j, r in enumerate(batch):
-        ids[j, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[j, : len(r)] = 1
-    return ids, mask
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]training {task.fields[size]} GPT[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("epoch {task.fields[epoch]}"),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(),
-        transient=False,
-    )
 
 
 def train_tiny_gpt(
@@ -193,7 +136,7 @@ def train_tiny_gpt(
         tokenizer = _train_tokenizer(texts, vocab_size, max_length)
     else:
         tokenizer = _reuse_tokenizer(tokenizer, max_length)
-    rows = _rows(texts, tokenizer, max_length)
+    rows = token_rows(texts, tokenizer, max_length)
     if not rows:
         raise ValueError("texts produced no trainable tokens")
     pad = tokenizer.pad_token_id
@@ -216,60 +159,24 @@ def train_tiny_gpt(
         pad_token_id=pad,
     )
 
-    steps_per_epoch = math.ceil(len(rows) / batch_size)
-    total_steps = steps_per_epoch * epochs
-    warmup = max(1, round(warmup_frac * total_steps)) if warmup_frac > 0 else 0
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        span = max(1, total_steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / span))
-
-    epoch_losses: list[float] = []
-    old_threads = torch.get_num_threads()
-    bar = _progress(progress)
-    try:
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = GPT2LMHeadModel(config)
-            model.train()
-            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-            gen = torch.Generator().manual_seed(seed)
-            task = None
-            if bar is not None:
-                bar.start()
-                task = bar.add_task("train", total=total_steps, size=size, epoch=0, loss=float("nan"))
-            for epoch in range(epochs):
-                loss_sum, tok_sum = 0.0, 0
-                for batch in _batches(rows, batch_size, gen):
-                    ids, mask = _collate(batch, pad)
-                    labels = ids.masked_fill(mask == 0, -100)
-                    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-                    # Shift here rather than passing labels: the loss is ours, a mean over real tokens.
-                    tgt = labels[:, 1:]
-                    loss = torch.nn.functional.cross_entropy(
-                        logits[:, :-1].reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-100
-                    )
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    opt.step()
-                    sched.step()
-                    n = int((tgt != -100).sum())
-                    value = loss.item()
-                    loss_sum += value * n
-                    tok_sum += n
-                    if bar is not None:
-                        bar.update(task, advance=1, epoch=epoch + 1, loss=value)
-                epoch_losses.append(loss_sum / max(1, tok_sum))
-    finally:
-        if bar is not None:
-            bar.stop()
-        torch.set_num_threads(old_threads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    epoch_losses = train_rows(
+        model,
+        rows,
+        pad,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        weight_decay=weight_decay,
+        warmup_frac=warmup_frac,
+        num_threads=num_threads,
+        progress=progress,
+        description=f"training {size} GPT",
+    )
+    old_threads = num_threads if num_threads is not None else torch.get_num_threads()
 
     model.eval()
     model.generation_config.pad_token_id = pad
@@ -298,7 +205,81 @@ def train_tiny_gpt(
         "epoch_mean_loss": epoch_losses,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "torch_threads": num_threads if num_threads is not None else old_threads,
+        "torch_threads": old_threads,
     }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def build_pretrain_scenario(
+    out: Path | str,
+    *,
+    corpus: str | Path | None = None,
+    n_members: int = 250,
+    n_nonmembers: int | None = None,
+    size: str = "tiny",
+    epochs: int = 6,
+    duplicates: int = 1,
+    seed: int = 0,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    max_length: int = 128,
+    vocab_size: int = 2048,
+    min_words: int | None = None,
+    max_words: int | None = None,
+    num_threads: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Draw members and non-members from ``corpus`` (default: the bundled one), train a GPT-2 of ``size`` from
+    scratch on the members, each ``duplicates`` times (as repeated documents in real pre-training data), and
+    write the scenario directory ``out`` (see ``miakit.scenarios.layout``). Returns ``out``.
+
+    The tokenizer is trained on the members only, so nothing about the non-members reaches the model.
+    """
+    from miakit import __version__
+    from miakit.errors import MiakitError
+    from miakit.scenarios.layout import draw_split, scenario_texts, write_scenario
+
+    if duplicates < 1:
+        raise MiakitError("--duplicates must be at least 1 (each member appears that many times).")
+    out = Path(out).expanduser()
+    started = time.perf_counter()
+    members, nonmembers = draw_split(
+        scenario_texts(corpus),
+        n_members,
+        n_nonmembers if n_nonmembers is not None else n_members,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+    )
+    try:
+        train_tiny_gpt(
+            [t for t in members for _ in range(duplicates)],
+            out / "model",
+            size=size,
+            epochs=epochs,
+            seed=seed,
+            vocab_size=vocab_size,
+            max_length=max_length,
+            batch_size=batch_size,
+            lr=lr,
+            num_threads=num_threads,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise MiakitError(f"Cannot train the pretrain scenario: {exc}") from exc
+    training = json.loads((out / "model" / INFO_FILE).read_text(encoding="utf-8"))
+    info = {
+        "kind": "pretrain",
+        "reference": None,
+        "corpus": str(corpus) if corpus is not None else "bundled",
+        "seed": seed,
+        "duplicates": duplicates,
+        "min_words": min_words,
+        "max_words": max_words,
+        "training": training,
+        "built_by": f"miakit {__version__}",
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
+    write_scenario(out, members, nonmembers, info)
     return out

@@ -5,6 +5,7 @@ Weights load lazily, on the first forward pass, so a run whose signals are all i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,28 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype not in DTYPES:
         raise MiakitError(f"Unknown dtype '{dtype}'. Choose one of: auto, {', '.join(DTYPES)}.")
     return DTYPES[dtype]
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    """The base model of a PEFT adapter directory (a path relative to the adapter is resolved against it)."""
+    try:
+        info = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MiakitError(f"Unreadable adapter config {adapter_dir / ADAPTER_CONFIG}: {exc}") from exc
+    base = info.get("base_model_name_or_path")
+    if not base:
+        raise MiakitError(f"{adapter_dir / ADAPTER_CONFIG} names no base_model_name_or_path.")
+    candidate = Path(base).expanduser()
+    if not candidate.is_absolute() and (adapter_dir / candidate).is_dir():
+        candidate = adapter_dir / candidate
+    return str(candidate.resolve()) if candidate.is_dir() else base
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
 
 
 def _hub_fingerprint(name: str, revision: str | None) -> str | None:
@@ -121,23 +144,41 @@ class HFCausalLM:
         trust_remote_code: bool = False,
         max_length: int | None = None,
     ) -> HFCausalLM:
-        """Local directory or hub id; the tokenizer and config load now, the weights on first use."""
+        """Local directory or hub id; the tokenizer and config load now, the weights on first use.
+
+        A directory holding a PEFT adapter (``adapter_config.json``, e.g. a LoRA fine-tune) is loaded onto its
+        base model (``base_model_name_or_path``, a directory or hub id) and merged; its fingerprint covers
+        both the adapter files and the base model.
+        """
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         local = Path(name_or_path).expanduser()
         source = str(local) if local.is_dir() else name_or_path
         kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+        adapter = local.is_dir() and (local / ADAPTER_CONFIG).is_file()
+        base_source = _adapter_base(local) if adapter else source
+        base_kwargs = {"trust_remote_code": trust_remote_code} if adapter else kwargs
         try:
-            config = AutoConfig.from_pretrained(source, **kwargs)
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            config = AutoConfig.from_pretrained(base_source, **base_kwargs)
+            tokenizer_source = source if not adapter or _has_tokenizer(local) else base_source
+            tokenizer = AutoTokenizer.from_pretrained(
+                tokenizer_source, **(kwargs if tokenizer_source == source else base_kwargs)
+            )
         except (OSError, ValueError) as exc:
             where = "local directory" if local.is_dir() else "local directory or Hugging Face Hub id"
             raise MiakitError(
                 f"Could not load model '{name_or_path}' as a {where}: {exc}. Give a directory holding a "
-                "Hugging Face causal LM (config.json, tokenizer and weights), or a hub id while online."
+                "Hugging Face causal LM (config.json, tokenizer and weights) or a PEFT adapter, or a hub id "
+                "while online."
             ) from exc
         if local.is_dir():
             fingerprint = directory_fingerprint(local)
+            if adapter:
+                base_local = Path(base_source)
+                base_fp = (
+                    directory_fingerprint(base_local) if base_local.is_dir() else _hub_fingerprint(base_source, None)
+                )
+                fingerprint = f"adapter:{fingerprint}+base:{base_fp or 'hub:' + base_source}"
         else:
             fingerprint = _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
         device_resolved = resolve_device(device)
@@ -145,10 +186,16 @@ class HFCausalLM:
 
         def load() -> Any:
             try:
-                model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+                if adapter:
+                    from peft import PeftModel
+
+                    base = AutoModelForCausalLM.from_pretrained(base_source, dtype=torch_dtype, **base_kwargs)
+                    return PeftModel.from_pretrained(base, source).merge_and_unload()
+                return AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
             except (OSError, ValueError) as exc:
                 raise MiakitError(f"Could not load the weights of '{name_or_path}': {exc}") from exc
-            return model
+            except ImportError as exc:
+                raise MiakitError(f"'{name_or_path}' is a PEFT adapter; install peft to load it ({exc}).") from exc
 
         return cls(
             tokenizer,

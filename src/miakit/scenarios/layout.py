@@ -1,0 +1,122 @@
+"""What a scenario directory holds, and the seeded member / non-member split it is built from.
+
+A scenario directory is a target whose training data is known exactly::
+
+    model/             the trained model (Hugging Face format, tokenizer included; or a PEFT adapter)
+    dataset.jsonl      members (label 1) and held-out non-members (label 0) with ids
+    members.jsonl      the members alone
+    nonmembers.jsonl   the non-members alone
+    canaries.jsonl     inserted secrets and their candidates (only when canaries were inserted)
+    scenario.json      how it was built; ``reference`` names the base model of a fine-tune
+
+``miakit audit --scenario DIR`` reads all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from miakit.errors import DataError, MiakitError
+
+__all__ = ["SCENARIO_FILE", "draw_split", "load_scenario", "scenario_texts", "write_scenario"]
+
+SCENARIO_FILE = "scenario.json"
+
+
+def scenario_texts(corpus: str | Path | None) -> list[str]:
+    """Texts of the user's corpus file (``.txt``, ``.jsonl[.gz]``, ``.csv``, ``.parquet``) or the bundled one."""
+    if corpus is None:
+        from miakit.scenarios.corpus import load_bundled_passages
+
+        return [p["text"] for p in load_bundled_passages()]
+    from miakit.data.corpus import read_corpus_texts
+
+    return read_corpus_texts(corpus)
+
+
+def draw_split(
+    texts: Sequence[str],
+    n_members: int,
+    n_nonmembers: int,
+    *,
+    seed: int = 0,
+    min_words: int | None = None,
+    max_words: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """Seeded disjoint draws of members and non-members from one pool (same distribution by construction).
+
+    Exact duplicate texts are collapsed first, so a non-member never equals a member; ``min_words`` and
+    ``max_words`` bound passage length (shorter passages make cheaper scenarios).
+    """
+    if n_members < 1 or n_nonmembers < 1:
+        raise MiakitError("A scenario needs at least one member and one non-member.")
+    pool = list(dict.fromkeys(t for t in texts if t.strip()))
+    if min_words is not None or max_words is not None:
+        lo, hi = min_words or 0, max_words or 10**9
+        pool = [t for t in pool if lo <= len(t.split()) <= hi]
+    needed = n_members + n_nonmembers
+    if needed > len(pool):
+        raise DataError(
+            f"The scenario needs {needed} distinct passages ({n_members} members + {n_nonmembers} non-members); "
+            f"the corpus has {len(pool)} within the length bounds. Ask for fewer or give a larger corpus."
+        )
+    drawn = random.Random(seed).sample(pool, needed)
+    return drawn[:n_members], drawn[n_members:]
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_scenario(out: Path, members: Sequence[str], nonmembers: Sequence[str], info: dict[str, Any]) -> Path:
+    """Write the data files and ``scenario.json`` (paths in it are relative to ``out``); returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    member_rows = [{"id": f"member-{i}", "text": t, "label": 1} for i, t in enumerate(members)]
+    nonmember_rows = [{"id": f"nonmember-{i}", "text": t, "label": 0} for i, t in enumerate(nonmembers)]
+    _write_jsonl(out / "members.jsonl", member_rows)
+    _write_jsonl(out / "nonmembers.jsonl", nonmember_rows)
+    _write_jsonl(out / "dataset.jsonl", member_rows + nonmember_rows)
+    record = {
+        "model": "model",
+        "dataset": "dataset.jsonl",
+        "members": "members.jsonl",
+        "nonmembers": "nonmembers.jsonl",
+        "n_members": len(members),
+        "n_nonmembers": len(nonmembers),
+        **info,
+    }
+    path = out / SCENARIO_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # scenario.json appears last: its presence marks a finished scenario
+    return path
+
+
+def load_scenario(directory: str | Path) -> dict[str, Any]:
+    """``scenario.json`` of a scenario directory with ``model``, ``dataset``, ``canaries`` as absolute paths
+    and ``reference`` as a path (when it is a directory) or hub id, or None."""
+    root = Path(directory).expanduser()
+    path = root / SCENARIO_FILE
+    if not path.is_file():
+        raise MiakitError(
+            f"{root} is not a scenario directory (no {SCENARIO_FILE}); build one with "
+            "'miakit scenario pretrain' or 'miakit scenario finetune'."
+        )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise MiakitError(f"Unreadable {path}: {exc}") from exc
+    for key in ("model", "dataset", "members", "nonmembers", "canaries"):
+        if info.get(key):
+            info[key] = str((root / info[key]).resolve())
+    ref = info.get("reference")
+    if ref and not Path(ref).is_absolute() and (root / ref).exists():
+        info["reference"] = str((root / ref).resolve())
+    info["directory"] = str(root.resolve())
+    return info
