@@ -82,3 +82,28 @@ def test_long_texts_are_windowed_and_warned_about(tiny_model, tiny_tokenizer, ca
 def test_no_model_is_a_user_error():
     with pytest.raises(MiakitError):
         miakit.audit(None, [Sample("a", "b c", 1)])
+
+
+def test_calibration_fraction_fits_recall_and_is_never_scored(trained_scenario, tmp_path, cache_dir):
+    """ReCaLL's prefix comes from a held-out calibration split; those samples never appear in the scores."""
+    from miakit.api import audit
+    from miakit.data import MembershipDataset, Sample
+
+    samples = [Sample(f"m{i}", t, 1) for i, t in enumerate(trained_scenario["members"][:30])]
+    samples += [Sample(f"n{i}", t, 0) for i, t in enumerate(trained_scenario["nonmembers"][:30])]
+    data = MembershipDataset(samples, source="test")
+    result = audit(
+        str(trained_scenario["target"]), data, attacks="loss,recall[n_shots=3]", calibration_fraction=0.2,
+        out=str(tmp_path / "run"), progress=False, bootstrap=0,
+    )  # fmt: skip
+    calibration = result.results["calibration"]
+    assert calibration["n_members"] == 6 and calibration["n_nonmembers"] == 6
+    assert "3 calibration non-members" in calibration["fitted"]["recall[n_shots=3]"]
+    assert len(result.scores) == 48
+    unscored = {s.id for s in samples} - set(result.scores["id"])
+    assert len(unscored) == 12  # the 12 calibration samples are exactly the ones not scored
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Calibration" in html and "never scored" in html
+
+    without = audit(str(trained_scenario["target"]), data, attacks="loss,recall", progress=False, write=False)
+    assert "recall" in without.results["skipped"] and "--calibration" in without.results["skipped"]["recall"]

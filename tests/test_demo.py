@@ -43,7 +43,7 @@ def test_default_demo_finetunes_smollm2_and_reports_canaries(tmp_path, cache_dir
     out = tmp_path / "demo"
     assert run_cli("demo", "--members", "10", "--out", out) == 0
     printed = capsys.readouterr().out
-    assert "fine-tuning SmolLM2-135M-Instruct" in printed and "fine-tuned SmolLM2-135M for 1 epochs" in printed
+    assert "fine-tuning SmolLM2-135M-Instruct" in printed and "fine-tuned SmolLM2-135M for 1 epoch on 10" in printed
     assert "bits exposed" in printed and "report.html" in printed
     results = json.loads((out / "results.json").read_text())
     assert {"loss", "reference", "lowercase", "dc_pdd", "min_k_pp", "blind_bow"} <= set(results["attacks"])

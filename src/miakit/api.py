@@ -4,6 +4,7 @@ scores, evaluates against a blind baseline, and writes the run directory."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import platform
 import subprocess
@@ -22,6 +23,7 @@ from miakit import __version__
 from miakit.attacks import ATTACKS, Attack, build_attacks
 from miakit.config import AuditConfig, apply_scenario, make_config
 from miakit.data import MembershipDataset, Sample, load_dataset
+from miakit.data.calibration import split_calibration
 from miakit.errors import MiakitError
 
 RENYI_DEFAULT_SWEEP = "max_renyi[alpha=0.5,1,2,inf]"
@@ -47,7 +49,7 @@ class AuditResult:
 def default_attack_specs() -> list[str]:
     """'all': every registered attack at its defaults, MaxRényi at every stored order."""
     specs = []
-    for name in sorted(ATTACKS, key=_registry_order):
+    for name in sorted((n for n in ATTACKS if ATTACKS[n].in_all), key=_registry_order):
         specs.append(RENYI_DEFAULT_SWEEP if name == "max_renyi" else name)
     return specs
 
@@ -64,6 +66,8 @@ def _registry_order(name: str) -> int:
         "max_renyi",
         "dc_pdd",
         "reference",
+        "recall",
+        "con_recall",
     ]
     return order.index(name) if name in order else len(order)
 
@@ -209,7 +213,13 @@ def audit(
         raise MiakitError("No target model given: pass --model (a local directory or a hub id) or --scenario.")
     cfg = make_config(values)
 
-    dataset = _load_data(cfg, data)
+    split = split_calibration(
+        _load_data(cfg, data),
+        calibration=load_dataset(cfg.calibration) if cfg.calibration else None,
+        fraction=cfg.calibration_fraction,
+        seed=cfg.seed,
+    )
+    dataset = split.evaluation
     timings: dict[str, float] = {"load_data": time.perf_counter() - started}
 
     t0 = time.perf_counter()
@@ -220,6 +230,10 @@ def audit(
     timings["load_models"] = time.perf_counter() - t0
 
     attacks, skipped = plan_attacks(cfg.attacks, cfg.reference, frozenset(target.capabilities))
+    if split.calibration is None:
+        for column in [c for c, a in attacks.items() if a.needs_calibration]:
+            del attacks[column]
+            skipped[column] = "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
     for attack in attacks.values():
         if attack.name == "reference" and attack.model not in ref_targets:
             ref_targets[attack.model] = _make_target(attack.model, cfg)
@@ -238,6 +252,16 @@ def audit(
         progress=progress,
     )
     samples = dataset.samples
+    calibration_info = None
+    if split.calibration is not None:
+        t0 = time.perf_counter()
+        known = split.calibration.samples
+        signals = engine.run([r for attack in attacks.values() for r in attack.calibration_requests(known)])
+        for attack in attacks.values():
+            attack.fit(known, signals)
+        fitted = {c: a.fitted_on() for c, a in attacks.items() if a.fitted_on()}
+        calibration_info = {**split.info, "fitted": fitted}
+        timings["calibration"] = time.perf_counter() - t0
     requests = [r for attack in attacks.values() for r in attack.requests(samples)]
     t0 = time.perf_counter()
     signals = engine.run(requests)
@@ -293,6 +317,8 @@ def audit(
     results = build_results(evaluations, warnings, skipped, kinds)
     if canary_rows:
         results["canaries"] = canary_rows
+    if calibration_info is not None:
+        results["calibration"] = calibration_info
     timings["total"] = time.perf_counter() - started
     manifest = {
         "miakit_version": __version__,
@@ -311,6 +337,8 @@ def audit(
         },
         "skipped": skipped,
         "scenario": _scenario_summary(scenario),
+        "calibration": calibration_info,
+        "engine_notes": {name: dataclasses.asdict(note) for name, note in engine.notes.items()},
         "evaluation": {
             "n_bootstrap": cfg.bootstrap,
             "confidence": 0.95,

@@ -45,6 +45,12 @@ def audit(
         typer.Option(help="Scenario dir (miakit scenario ...): its model, data, reference and canaries."),
     ] = None,
     canaries: Annotated[str | None, typer.Option(help="Canaries JSONL: report their exposure.")] = None,
+    calibration: Annotated[
+        str | None, typer.Option(help="Labelled samples attacks may fit on (ReCaLL prefixes...); never scored.")
+    ] = None,
+    calibration_fraction: Annotated[
+        float | None, typer.Option(help="Hold out this stratified fraction of the data as calibration set.")
+    ] = None,
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="Labelled samples: JSONL, CSV, Parquet, HF dir.")
     ] = None,

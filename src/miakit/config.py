@@ -21,6 +21,12 @@ class AuditConfig(BaseModel):
         None, description="Scenario directory: supplies model, data, reference and canaries not given."
     )
     canaries: str | None = Field(None, description="Canaries file (JSONL) whose exposure is measured.")
+    calibration: str | None = Field(
+        None, description="Labelled samples attacks may fit on (ReCaLL prefixes, probes); never scored."
+    )
+    calibration_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Stratified fraction of the data held out as calibration set instead."
+    )
     data: str | None = Field(None, description="Labelled samples (JSONL, CSV, Parquet or HF datasets dir).")
     members: str | None = Field(None, description="File of member texts (with nonmembers).")
     nonmembers: str | None = Field(None, description="File of non-member texts (with members).")
@@ -52,6 +58,8 @@ class AuditConfig(BaseModel):
 
     @model_validator(mode="after")
     def _data_source(self) -> AuditConfig:
+        if self.calibration and self.calibration_fraction is not None:
+            raise ValueError("give either 'calibration' or 'calibration_fraction', not both")
         if self.data and (self.members or self.nonmembers):
             raise ValueError("give either 'data' or 'members' + 'nonmembers', not both")
         if not self.data and not (self.members and self.nonmembers):
@@ -86,7 +94,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise MiakitError(f"Configuration file '{path}' must hold a mapping of option: value.")
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    for key in ("data", "members", "nonmembers", "out", "reference_corpus", "scenario", "canaries"):
+    for key in ("data", "members", "nonmembers", "out", "reference_corpus", "scenario", "canaries", "calibration"):
         value = values.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             candidate = path.parent / value

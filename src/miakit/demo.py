@@ -170,7 +170,7 @@ def run_demo(
     if console is not None:
         console.print(
             f"[bold]miakit demo[/bold]: fine-tuning SmolLM2-135M-Instruct ({plan.method} fine-tune, "
-            f"{plan.epochs} epochs, lr {plan.lr:g}) on {plan.n_members} passages of the bundled public-domain "
+            f"{_epochs(plan.epochs)}, lr {plan.lr:g}) on {plan.n_members} passages of the bundled public-domain "
             f"corpus (the members) plus {len(plan.canary_repeats)} secret canaries inserted {canaries} times; "
             f"{plan.n_nonmembers} other passages of the same corpus are held out (the non-members). The base "
             "model is the reference. The fine-tuned model is cached and reused."
@@ -183,7 +183,7 @@ def run_demo(
         canary_rows = result.results.get("canaries", [])
         best = max(canary_rows, key=lambda c: c["repeats"], default=None)
         console.print(
-            f"\nWhat an attacker learns: fine-tuned SmolLM2-135M for {plan.epochs} epochs on {plan.n_members} "
+            f"\nWhat an attacker learns: fine-tuned SmolLM2-135M for {_epochs(plan.epochs)} on {plan.n_members} "
             f"passages. From the fine-tune's token log-probabilities alone (LOSS) a member outranks a non-member "
             f"with probability {auroc.get('loss'):.2f}; an attacker who also has the public base model "
             f"(reference attack) reaches {auroc.get('reference'):.2f}, and at 1% false positives identifies "
@@ -197,6 +197,10 @@ def run_demo(
             )
         console.print(f"Report: {result.report_path}")
     return result
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def run_quick_demo(out: str | None = None, *, plan: DemoPlan | None = None, progress: bool = True, console: Any = None):

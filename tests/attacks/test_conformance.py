@@ -31,10 +31,31 @@ def world(trained_scenario):
     return {None: target, "ref": reference}, samples
 
 
+@pytest.fixture(scope="module")
+def calibration(trained_scenario):
+    """Known samples, disjoint from the scored ones, that calibrated attacks fit on."""
+    known = [Sample(f"cm{i}", t, 1) for i, t in enumerate(trained_scenario["members"][60:90])]
+    return known + [Sample(f"cn{i}", t, 0) for i, t in enumerate(trained_scenario["nonmembers"][60:90])]
+
+
+CALIBRATION: list[Sample] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _calibration_for_all_scores(calibration):
+    CALIBRATION[:] = calibration
+    yield
+    CALIBRATION.clear()
+
+
 def all_scores(targets, samples, batch_size=8) -> dict[str, np.ndarray]:
-    """Every registered attack at its defaults, all requests through one engine run (as audits do)."""
+    """Every registered attack at its defaults, all requests through one engine run (as audits do); attacks
+    that fit are fitted on the calibration samples first."""
     attacks = {name: default_instance(name) for name in ATTACKS}
     engine = Engine(targets, None, batch_size=batch_size, default_corpus=bundled_corpus_path(), progress=False)
+    known = engine.run([r for a in attacks.values() for r in a.calibration_requests(CALIBRATION)])
+    for attack in attacks.values():
+        attack.fit(CALIBRATION, known)
     signals = engine.run([r for a in attacks.values() for r in a.requests(samples)])
     return {name: np.asarray(a.score(samples, signals), dtype=float) for name, a in attacks.items()}
 
@@ -79,7 +100,12 @@ def test_contract(name):
 # Measured on the trained tiny model: the positions of highest next-token entropy do not separate members
 # (MaxRényi-K% AUROC 0.42 at k = 10%; fine-tuning a tiny model raises the entropy where it raises a rare
 # token's probability). Its orientation is pinned on the planted-memorisation target below instead.
-WEAK_ON_TINY_MODELS = {"max_renyi"}
+# Con-ReCall (measured AUROC 0.536 here) needs a model whose likelihood of a member rises in the context of other
+# members; a 2-layer model with a 128-token context (prefixes cut to fit) shows little of that.
+WEAK_ON_TINY_MODELS = {"max_renyi", "con_recall"}
+# The planted model memorises exact sequences from position 0, so any prefix hides the memorisation alike
+# for both of Con-ReCall's prefixes; its orientation is pinned on signals in tests/attacks/test_prefix.py.
+PLANTED_CANNOT_EXPRESS = {"con_recall"}
 
 
 @pytest.mark.parametrize("name", sorted(set(ATTACKS) - WEAK_ON_TINY_MODELS))
@@ -134,7 +160,7 @@ def planted(world):
     return np.array([s.label for s in short]), all_scores({None: planted, "ref": targets["ref"]}, short)
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("name", sorted(set(ATTACKS) - PLANTED_CANNOT_EXPRESS))
 def test_orientation_on_planted_memorisation(name, planted):
     labels, scores = planted
     assert auroc(labels, scores[name]) > 0.9, f"{name}: AUROC {auroc(labels, scores[name]):.3f}"

@@ -116,3 +116,18 @@ def test_sweep_builds_one_target_per_value_and_one_report(base_and_corpus, tmp_p
     assert auroc[(6, "reference")] > auroc[(1, "reference")]  # more exposure, more leakage
     html = (tmp_path / "sweep" / "sweep.html").read_text()
     assert "epochs=6" in html and "reference" in html
+
+
+def test_cli_sweep_over_methods_writes_one_report(base_and_corpus, tmp_path, cache_dir, capsys):
+    from test_cli import run_cli
+
+    base, corpus = base_and_corpus
+    out = tmp_path / "sweep"
+    args = ("--base", base, "--corpus", corpus, "--members", "20", "--batch-size", "4", "--attacks", "loss,reference")
+    assert run_cli("scenario", "finetune", "--out", out, "--sweep", "method=full,lora", *args) == 0
+    assert "Sweep report" in capsys.readouterr().out
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["key"] == "method" and record["values"] == ["full", "lora"]
+    lora = json.loads((out / "method=lora" / "scenario.json").read_text())
+    assert lora["training"]["method"] == "lora" and lora["training"]["lr"] == 1e-3  # the method's default lr
+    assert (out / "method=full" / "audit" / "report.html").is_file()

@@ -1,6 +1,6 @@
 """Attacks: the base contract, the registry, and one module per family."""
 
-from miakit.attacks import entropy, frequency, likelihood, min_k, reference  # noqa: F401  (registration)
+from miakit.attacks import entropy, frequency, likelihood, min_k, prefix, reference  # noqa: F401  (registration)
 from miakit.attacks.base import ATTACKS, Attack, TokenStatsAttack, register
 from miakit.attacks.spec import build_attacks, split_specs
 

@@ -30,6 +30,10 @@ class Attack:
     stages: ClassVar[tuple[str, ...]] = ("pre-training", "fine-tuning")
     paper: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # Fits on known samples: runs only with a calibration set (--calibration or --calibration-fraction).
+    needs_calibration: ClassVar[bool] = False
+    # Part of 'all': False for attacks costing many model passes per text (named explicitly instead).
+    in_all: ClassVar[bool] = True
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters, read back from the attributes named like ``__init__``'s arguments."""
@@ -56,9 +60,17 @@ class Attack:
     def requests(self, samples: Sequence[Sample]) -> list[Any]:
         raise NotImplementedError
 
+    def calibration_requests(self, samples: Sequence[Sample]) -> list[Any]:
+        """Signals ``fit`` needs for the calibration samples (none for most attacks)."""
+        return []
+
     def fit(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> Attack:
         """Learn from calibration samples; most attacks learn nothing."""
         return self
+
+    def fitted_on(self) -> str | None:
+        """What the attack learnt from the calibration set, in words, for the report (None: nothing)."""
+        return None
 
     def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
         raise NotImplementedError

@@ -54,6 +54,18 @@ def print_results(results: Mapping[str, Any], console: Console | None = None) ->
     console.print(results_table(results))
     for warning in order_warnings(results.get("warnings", [])):
         console.print(Text(f"warning: {warning}", style="bold yellow"))
+    calibration = results.get("calibration")
+    if calibration:
+        removed = calibration.get("removed_from_scoring") or 0
+        console.print(
+            Text(
+                f"calibration: {calibration.get('source')} ({calibration.get('n_members')} members, "
+                f"{calibration.get('n_nonmembers')} non-members), never scored"
+                + (f"; {removed} overlapping sample(s) removed from scoring" if removed else "")
+            )
+        )
+        for name, what in (calibration.get("fitted") or {}).items():
+            console.print(Text(f"  {name}: fitted on {what}"))
     canaries = results.get("canaries", [])
     if canaries:
         console.print(canary_table(canaries))

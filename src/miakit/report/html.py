@@ -92,6 +92,7 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "footnotes": footnotes,
         "skipped": sorted(results.get("skipped", {}).items()),
         "canaries": list(results.get("canaries", [])),
+        "calibration": results.get("calibration"),
         "roc": data_uri(roc),
         "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],
         "settings": _evaluation_settings(manifest),

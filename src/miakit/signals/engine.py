@@ -54,6 +54,8 @@ class ModelNotes:
     max_length: int = 0
     windowed_texts: int = 0
     unscored_texts: int = 0
+    prefix_cached_texts: int = 0  # scored with a shared prefix's key/value cache computed once
+    truncated_contexts: int = 0  # contexts cut from the left to fit the text into the window
     seconds: float = 0.0
 
 
@@ -181,6 +183,12 @@ class Engine:
     def _encode(self, target: Any, request: TokenStatsRequest) -> tuple[list[int], int]:
         if request.context:
             ctx, cont = target.encode_pair(request.context, request.text)
+            # A context too long to fit with the text is cut from the left (its end, next to the text, stays),
+            # as ReCaLL drops its first shots; a text that alone overflows keeps the rolling windows.
+            budget = target.max_length - len(cont) - (1 if self.prepend_bos else 0)
+            if len(ctx) > budget >= 1:
+                ctx = ctx[len(ctx) - budget :]
+                self.notes[target.name].truncated_contexts += 1
             ids, first = ctx + cont, len(ctx)
         else:
             ids, first = target.encode(request.text), 1
@@ -229,31 +237,66 @@ class Engine:
                 items.append((r, w, ids[start:end], rel_first))
         if self.store is not None:
             self.store.put_many(empty)
-        items.sort(key=lambda item: -len(item[2]))
         parts: dict[TokenStatsRequest, list[dict[str, np.ndarray] | None]] = {
             r: [None] * n for r, n in n_windows.items() if n
         }
+        shared, items = self._shared_prefixes(target, items, n_windows)
         total_tokens = sum(len(ids) - rel_first for _, _, ids, rel_first in items)
+        total_tokens += sum(len(cont) for group in shared.values() for _, cont in group)
+
+        def finish(batch_requests: list[tuple[TokenStatsRequest, int]], outputs: list[dict[str, np.ndarray]]) -> int:
+            finished: dict[str, bytes] = {}
+            scored = 0
+            for (r, w), out in zip(batch_requests, outputs, strict=True):
+                scored += len(out["logprob"])
+                slots = parts[r]
+                slots[w] = out
+                if all(p is not None for p in slots):
+                    results[r] = TokenStats.concatenate(slots)  # type: ignore[arg-type]
+                    finished[keys[r]] = results[r].to_bytes()
+                    del parts[r]
+            if self.store is not None:
+                self.store.put_many(finished)
+            self.counts.forward_passes_computed += len(batch_requests)
+            self.counts.tokens_computed += scored
+            return scored
+
         with _progress(self.progress, f"{_short(target.name)}: token statistics", total_tokens) as advance:
+            for prefix, group in shared.items():
+                group.sort(key=lambda item: -len(item[1]))
+                for start in range(0, len(group), self.batch_size):
+                    batch = group[start : start + self.batch_size]
+                    try:
+                        outputs = target.token_stats_prefixed(list(prefix), [cont for _, cont in batch])
+                    except NotImplementedError:  # no usable key/value cache: score whole sequences instead
+                        items.extend((r, 0, [*prefix, *cont], len(prefix)) for r, cont in group[start:])
+                        break
+                    advance(finish([(r, 0) for r, _ in batch], outputs))
+                    notes.prefix_cached_texts += len(batch)
+            items.sort(key=lambda item: -len(item[2]))
             for start in range(0, len(items), self.batch_size):
                 batch = items[start : start + self.batch_size]
                 outputs = target.token_stats([(ids, rel_first) for _, _, ids, rel_first in batch])
-                finished: dict[str, bytes] = {}
-                scored = 0
-                for (r, w, _, _), out in zip(batch, outputs, strict=True):
-                    scored += len(out["logprob"])
-                    slots = parts[r]
-                    slots[w] = out
-                    if all(p is not None for p in slots):
-                        results[r] = TokenStats.concatenate(slots)  # type: ignore[arg-type]
-                        finished[keys[r]] = results[r].to_bytes()
-                        del parts[r]
-                if self.store is not None:
-                    self.store.put_many(finished)
-                self.counts.forward_passes_computed += len(batch)
-                self.counts.tokens_computed += scored
-                advance(scored)
+                advance(finish([(r, w) for r, w, _, _ in batch], outputs))
         return results
+
+    def _shared_prefixes(
+        self,
+        target: Any,
+        items: list[tuple[TokenStatsRequest, int, list[int], int]],
+        n_windows: Mapping[TokenStatsRequest, int],
+    ) -> tuple[dict[tuple[int, ...], list[tuple[TokenStatsRequest, list[int]]]], list[Any]]:
+        """Split off single-window items whose context tokens are shared by several requests: those run with the
+        prefix's key/value cache computed once (``token_stats_prefixed``); the rest run as whole sequences."""
+        if not hasattr(target, "token_stats_prefixed"):
+            return {}, items
+        groups: dict[tuple[int, ...], list[tuple[TokenStatsRequest, list[int]]]] = defaultdict(list)
+        single = [it for it in items if it[0].context and it[3] >= 1 and n_windows[it[0]] == 1]
+        for r, _, ids, first in single:
+            groups[tuple(ids[:first])].append((r, ids[first:]))
+        shared = {prefix: group for prefix, group in groups.items() if len(group) >= 2}
+        taken = {r for group in shared.values() for r, _ in group}
+        return shared, [it for it in items if it[0] not in taken]
 
     # ---- token counts over a reference corpus -------------------------------------------------------
     def _token_counts(self, target: Any, requests: list[TokenCountsRequest]) -> dict[Any, np.ndarray]:

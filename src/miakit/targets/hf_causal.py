@@ -52,6 +52,20 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 ADAPTER_CONFIG = "adapter_config.json"
 
 
+def _cache_argument(model: Any) -> str:
+    """Name of the key/value-cache keyword of ``model.forward``: ``cache`` (transformers >= 5.2x) or the older
+    ``past_key_values``; NotImplementedError when it takes neither (or no ``position_ids``)."""
+    import inspect
+
+    params = inspect.signature(type(model).forward).parameters
+    if "position_ids" not in params:
+        raise NotImplementedError(f"{type(model).__name__}.forward takes no position_ids")
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    raise NotImplementedError(f"{type(model).__name__}.forward takes no key/value cache")
+
+
 def _adapter_base(adapter_dir: Path) -> str:
     """The base model of a PEFT adapter directory (a path relative to the adapter is resolved against it)."""
     try:
@@ -127,6 +141,7 @@ class HFCausalLM:
         self._loader = loader
         self._head_mode: str | None = None
         self._workspace = Workspace()  # reduction scratch kept between batches
+        self._prefix_state: tuple[tuple[int, ...], Any, Any] | None = None  # (prefix ids, KV cache, last output)
         self.max_length = max_length or self._context_length(config, tokenizer)
         if self.max_length < 2:
             raise MiakitError(f"Model '{name}' has a context of {self.max_length} tokens; at least 2 needed.")
@@ -307,6 +322,7 @@ class HFCausalLM:
             self._model = None
             self._head_mode = None
         self._workspace.clear()
+        self._prefix_state = None
 
     def _check_head(self, input_ids: torch.Tensor, mask: torch.Tensor, hidden: torch.Tensor) -> str:
         """Use base-model hidden states + chunked output head only if that reproduces the model's logits."""
@@ -343,28 +359,107 @@ class HFCausalLM:
         cols = torch.cat(cols_list).to(device)
         input_ids, mask = input_ids.to(device), mask.to(device)
         targets = input_ids[rows, cols]
-        if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):
-            self._head_mode = "logits"  # no separate output head to apply in chunks
+        self._ensure_head_mode(model)
         if self._head_mode != "logits":
             hidden = model.base_model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
             if self._head_mode is None:
                 self._head_mode = self._check_head(input_ids, mask, hidden)
         if self._head_mode == "hidden":
-            head = model.get_output_embeddings()
-            features = hidden[rows, cols - 1]
-            vocab = head.weight.shape[0]
-            stats = chunked_statistics(features, targets, head, vocab, workspace=self._workspace)
+            stats = self._reduce_hidden(hidden[rows, cols - 1], targets)
         else:
             logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
-            features = logits[rows, cols - 1]
-            stats = chunked_statistics(
-                features, targets, lambda x: x, logits.shape[-1], workspace=self._workspace, features_owned=True
-            )
+            stats = self._reduce_logits(logits[rows, cols - 1], targets)
+        return self._split_rows(stats, targets, [max(0, len(ids) - max(1, first)) for ids, first in batch])
+
+    @torch.inference_mode()
+    def token_stats_prefixed(
+        self, prefix: Sequence[int], batch: Sequence[Sequence[int]]
+    ) -> list[dict[str, np.ndarray]]:
+        """Statistics of every token of each continuation in ``batch`` given one shared ``prefix``.
+
+        The prefix runs once and its key/value cache is reused for every batch (ReCaLL-style attacks condition
+        hundreds of texts on the same prefix); the first continuation token is scored from the prefix's last
+        position. Equal, up to float error, to ``token_stats([(prefix + ids, len(prefix))])``.
+        """
+        import copy
+
+        model = self.model
+        device = self.device
+        n_prefix = len(prefix)
+        if n_prefix < 1:
+            raise ValueError("token_stats_prefixed needs a non-empty prefix")
+        self._ensure_head_mode(model)
+        _cache_argument(model)  # NotImplementedError for models without a usable key/value cache
+        key = tuple(int(t) for t in prefix)
+        if self._prefix_state is None or self._prefix_state[0] != key:
+            pre = torch.as_tensor([list(key)], dtype=torch.long, device=device)
+            if self._head_mode is None:
+                hidden = model.base_model(input_ids=pre, use_cache=False).last_hidden_state
+                self._head_mode = self._check_head(pre, torch.ones_like(pre), hidden)
+            if self._head_mode == "hidden":
+                out = model.base_model(input_ids=pre, use_cache=True)
+                last = out.last_hidden_state[0, -1]
+            else:
+                out = model(input_ids=pre, use_cache=True)
+                last = out.logits[0, -1]
+            cache = getattr(out, "cache", None)
+            self._prefix_state = (key, cache if cache is not None else out.past_key_values, last)
+        _, prefix_cache, last = self._prefix_state
+
+        lengths = [len(ids) for ids in batch]
+        width = max(lengths)
+        size = len(batch)
+        input_ids = torch.zeros((size, width), dtype=torch.long)
+        mask = torch.zeros((size, n_prefix + width), dtype=torch.long)
+        mask[:, :n_prefix] = 1
+        for i, ids in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+            mask[i, n_prefix : n_prefix + len(ids)] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        positions = torch.arange(n_prefix, n_prefix + width, device=device).expand(size, width)
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(size)
+        kwargs = {
+            "attention_mask": mask,
+            _cache_argument(model.base_model if self._head_mode == "hidden" else model): cache,
+            "position_ids": positions,
+            "use_cache": True,
+        }
+        rows = torch.cat([torch.full((n,), i, dtype=torch.long) for i, n in enumerate(lengths)]).to(device)
+        cols = torch.cat([torch.arange(n) for n in lengths]).to(device)
+        targets = input_ids[rows, cols]
+        if self._head_mode == "hidden":
+            hidden = model.base_model(input_ids=input_ids, **kwargs).last_hidden_state
+            full = torch.cat([last.expand(size, 1, -1), hidden], dim=1)  # position j predicts token j
+            stats = self._reduce_hidden(full[rows, cols], targets)
+        else:
+            logits = model(input_ids=input_ids, **kwargs).logits
+            full = torch.cat([last.expand(size, 1, -1), logits], dim=1)
+            stats = self._reduce_logits(full[rows, cols], targets)
+        return self._split_rows(stats, targets, lengths)
+
+    def _ensure_head_mode(self, model: Any) -> None:
+        if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):
+            self._head_mode = "logits"  # no separate output head to apply in chunks
+
+    def _reduce_hidden(self, features: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        head = self.model.get_output_embeddings()
+        return chunked_statistics(features, targets, head, head.weight.shape[0], workspace=self._workspace)
+
+    def _reduce_logits(self, features: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        return chunked_statistics(
+            features, targets, lambda x: x, features.shape[-1], workspace=self._workspace, features_owned=True
+        )
+
+    @staticmethod
+    def _split_rows(
+        stats: dict[str, torch.Tensor], targets: torch.Tensor, counts: Sequence[int]
+    ) -> list[dict[str, np.ndarray]]:
+        """Per-row numpy statistics from the flat per-position tensors (``counts`` scored tokens per row)."""
         host = {k: v.float().cpu().numpy() for k, v in stats.items()}
         target_ids = targets.cpu().numpy().astype(np.int32)
         out, offset = [], 0
-        for ids, first in batch:
-            n = max(0, len(ids) - max(1, first))
+        for n in counts:
             row = {k: host[k][offset : offset + n] for k in STAT_FIELDS}
             row["token_ids"] = target_ids[offset : offset + n]
             out.append(row)

@@ -1,0 +1,71 @@
+"""The calibration protocol: known samples that attacks may fit on, kept out of evaluation.
+
+Attacks that learn (a ReCaLL prefix, a probe) fit only on a calibration set: a separate labelled file, or a
+seeded stratified fraction held out of the data. A calibration text is never scored: if the user's
+calibration file overlaps the evaluated data, the overlapping samples are removed from scoring and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from miakit.data.sample import MembershipDataset
+from miakit.data.subset import stratified_indices
+from miakit.errors import DataError
+
+__all__ = ["CalibrationSplit", "split_calibration"]
+
+
+@dataclass
+class CalibrationSplit:
+    """Evaluation samples, calibration samples, and how the split was made (for the report)."""
+
+    evaluation: MembershipDataset
+    calibration: MembershipDataset | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def split_calibration(
+    data: MembershipDataset,
+    *,
+    calibration: MembershipDataset | None = None,
+    fraction: float | None = None,
+    seed: int = 0,
+) -> CalibrationSplit:
+    """Separate calibration from evaluation: ``calibration`` given (overlap removed from ``data``), or a
+    stratified ``fraction`` of ``data`` held out, or no calibration at all."""
+    if calibration is not None and fraction is not None:
+        raise DataError("Give either a calibration file or a calibration fraction, not both.")
+    if calibration is None and fraction is None:
+        return CalibrationSplit(data, None, {"source": None})
+    if calibration is not None:
+        if not calibration.is_labelled:
+            raise DataError(f"The calibration data {calibration.source} must be labelled (member / non-member).")
+        texts = {s.text for s in calibration.samples}
+        keep = [i for i, s in enumerate(data.samples) if s.text not in texts]
+        removed = len(data) - len(keep)
+        evaluation = data.subset(keep)
+        info = {"source": calibration.source, "removed_from_scoring": removed}
+    else:
+        assert fraction is not None
+        if not 0.0 < fraction < 1.0:
+            raise DataError(f"--calibration-fraction must lie strictly between 0 and 1 (got {fraction}).")
+        if not data.is_labelled:
+            raise DataError("--calibration-fraction needs labelled data.")
+        n = max(2, round(fraction * len(data)))
+        if n >= len(data) - 1:
+            raise DataError(f"A calibration fraction of {fraction} leaves too few samples to evaluate.")
+        held = stratified_indices(data.labels, n, seed=seed)
+        held_set = set(held)
+        calibration = data.subset(held)
+        evaluation = data.subset([i for i in range(len(data)) if i not in held_set])
+        info = {
+            "source": f"{fraction:g} of {data.source or 'the data'} (stratified, seed {seed})",
+            "fraction": fraction,
+        }
+    labels = calibration.labels
+    info.update(n_members=sum(1 for v in labels if v == 1), n_nonmembers=sum(1 for v in labels if v == 0))
+    if not len(evaluation):
+        raise DataError("Every sample of the data is also in the calibration set: nothing is left to score.")
+    return CalibrationSplit(evaluation, calibration, info)
