@@ -101,7 +101,9 @@ def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_di
         "forward_passes_cached",
         "tokens_computed",
         "tokens_cached",
+        "backward_passes_computed",
     }
+    assert manifest["counts"]["backward_passes_computed"] == 0  # no gradient attack ran
     assert manifest["model"]["fingerprint"].startswith("sha256:")
     assert manifest["data"]["hash"] and manifest["versions"]["torch"]
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

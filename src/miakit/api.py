@@ -260,11 +260,11 @@ def audit(
         for attack in attacks.values():
             attack.fit(known, signals)
         fitted = {c: a.fitted_on() for c, a in attacks.items() if a.fitted_on()}
-        calibration_info = {**split.info, "fitted": fitted}
+        details = {c: a.fitted_details() for c, a in attacks.items() if a.fitted_details()}
+        calibration_info = {**split.info, "fitted": fitted, "details": details}
         timings["calibration"] = time.perf_counter() - t0
-    requests = [r for attack in attacks.values() for r in attack.requests(samples)]
     t0 = time.perf_counter()
-    signals = engine.run(requests)
+    signals = collect_signals(engine, list(attacks.values()), samples)
     timings["signals"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -374,6 +374,20 @@ def audit(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sample]) -> Any:
+    """Every signal the attacks need for ``samples``: their requests, then rounds of follow-up requests that
+    depend on earlier signals (neighbours' token statistics) until none is new."""
+    from miakit.signals.engine import Signals
+
+    signals = engine.run([r for attack in attacks for r in attack.requests(samples)])
+    for _ in range(10):
+        more = [r for attack in attacks for r in attack.more_requests(samples, signals) if r not in signals.values]
+        if not more:
+            break
+        signals = Signals({**signals.values, **engine.run(more).values})
+    return signals
 
 
 def canary_exposures(engine: Any, canaries: Sequence[Any]) -> list[dict[str, Any]]:

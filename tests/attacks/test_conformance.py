@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from miakit.api import collect_signals
 from miakit.attacks import ATTACKS, Attack
 from miakit.data import Sample
 from miakit.evaluate import auroc, evaluate_scores
@@ -15,15 +16,33 @@ from miakit.targets.hf_causal import HFCausalLM
 
 # The tiny model's next-token entropy rarely falls below ~3 nats (median ~5.4), so SURP's default tau = 2
 # (chosen for billion-parameter models) selects nothing there; the suite runs SURP with tau = 6 instead.
-CONFORMANCE_PARAMS = {"reference": {"model": "ref"}, "surp": {"tau": 6.0}}
+# The neighbourhood attack's masked LM is a tiny BERT saved by the `world` fixture (MLM_DIR); 8 neighbours.
+CONFORMANCE_PARAMS = {
+    "reference": {"model": "ref"},
+    "surp": {"tau": 6.0},
+    "neighbourhood": {"n": 8},
+    "noisy_neighbours": {"sigma": 0.05, "n": 8},
+}
+MLM_DIR: list[str] = []
 
 
 def default_instance(name: str) -> Attack:
-    return ATTACKS[name](**CONFORMANCE_PARAMS.get(name, {}))
+    params = dict(CONFORMANCE_PARAMS.get(name, {}))
+    if name == "neighbourhood":
+        params["mlm"] = MLM_DIR[0] if MLM_DIR else "tiny-mlm"
+    return ATTACKS[name](**params)
 
 
 @pytest.fixture(scope="module")
-def world(trained_scenario):
+def world(trained_scenario, tmp_path_factory):
+    from lm_helpers import make_mlm, make_mlm_tokenizer
+
+    texts = trained_scenario["members"] + trained_scenario["nonmembers"]
+    tokenizer = make_mlm_tokenizer(texts)
+    mlm_dir = tmp_path_factory.mktemp("tiny-mlm")
+    make_mlm(len(tokenizer), max_positions=256).save_pretrained(mlm_dir)
+    tokenizer.save_pretrained(mlm_dir)
+    MLM_DIR[:] = [str(mlm_dir)]
     target = HFCausalLM.from_pretrained(str(trained_scenario["target"]))
     reference = HFCausalLM.from_pretrained(str(trained_scenario["reference"]))
     samples = [Sample(f"m{i}", t, 1) for i, t in enumerate(trained_scenario["members"][:60])]
@@ -48,15 +67,15 @@ def _calibration_for_all_scores(calibration):
     CALIBRATION.clear()
 
 
-def all_scores(targets, samples, batch_size=8) -> dict[str, np.ndarray]:
+def all_scores(targets, samples, batch_size=8, names=None) -> dict[str, np.ndarray]:
     """Every registered attack at its defaults, all requests through one engine run (as audits do); attacks
     that fit are fitted on the calibration samples first."""
-    attacks = {name: default_instance(name) for name in ATTACKS}
+    attacks = {name: default_instance(name) for name in (names or ATTACKS)}
     engine = Engine(targets, None, batch_size=batch_size, default_corpus=bundled_corpus_path(), progress=False)
     known = engine.run([r for a in attacks.values() for r in a.calibration_requests(CALIBRATION)])
     for attack in attacks.values():
         attack.fit(CALIBRATION, known)
-    signals = engine.run([r for a in attacks.values() for r in a.requests(samples)])
+    signals = collect_signals(engine, list(attacks.values()), samples)
     return {name: np.asarray(a.score(samples, signals), dtype=float) for name, a in attacks.items()}
 
 
@@ -92,7 +111,7 @@ def test_contract(name):
     cls = ATTACKS[name]
     attack = default_instance(name)
     assert cls.name == name and cls.family and cls.paper and cls.summary and cls.requires
-    assert attack.column_name() == name or name in CONFORMANCE_PARAMS
+    assert attack.column_name() == name or name in CONFORMANCE_PARAMS or name == "neighbourhood"
     assert cls(**attack.get_params()).get_params() == attack.get_params()  # hyper-parameters round-trip
     assert repr(attack).startswith(type(attack).__name__)
 
@@ -106,6 +125,10 @@ WEAK_ON_TINY_MODELS = {"max_renyi", "con_recall"}
 # The planted model memorises exact sequences from position 0, so any prefix hides the memorisation alike
 # for both of Con-ReCall's prefixes; its orientation is pinned on signals in tests/attacks/test_prefix.py.
 PLANTED_CANNOT_EXPRESS = {"con_recall"}
+# The planted model keys on token ids and takes no input embeddings: embedding noise cannot be expressed.
+PLANTED_CANNOT_EXPRESS |= {"noisy_neighbours"}
+# It changes the output distribution only, never the hidden states a probe reads.
+PLANTED_CANNOT_EXPRESS |= {"activation_probe"}
 
 
 @pytest.mark.parametrize("name", sorted(set(ATTACKS) - WEAK_ON_TINY_MODELS))
@@ -136,7 +159,7 @@ class PlantedMemorisation(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask=None, use_cache=None):
         out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
-        logp = out.logits.float().log_softmax(-1)
+        logp = out.logits.float().log_softmax(-1).clone()  # edited below; gradnorm backpropagates
         lengths = attention_mask.sum(1) if attention_mask is not None else [input_ids.shape[1]] * len(input_ids)
         for row, n in enumerate(int(n) for n in lengths):
             if tuple(input_ids[row, :n].tolist()) not in self.members:
@@ -157,7 +180,8 @@ def planted(world):
     model = PlantedMemorisation(plain.model, members)
     planted = HFCausalLM(plain.tokenizer, name="planted", fingerprint="planted", config=plain.config, model=model)
     short = [s for s in samples if len(plain.encode(s.text)) <= plain.max_length]  # whole texts, no windows
-    return np.array([s.label for s in short]), all_scores({None: planted, "ref": targets["ref"]}, short)
+    names = sorted(set(ATTACKS) - PLANTED_CANNOT_EXPRESS)
+    return np.array([s.label for s in short]), all_scores({None: planted, "ref": targets["ref"]}, short, names=names)
 
 
 @pytest.mark.parametrize("name", sorted(set(ATTACKS) - PLANTED_CANNOT_EXPRESS))
@@ -177,12 +201,19 @@ def test_determinism(world, baseline_scores):
         np.testing.assert_array_equal(again[name], baseline_scores[name], err_msg=name)
 
 
+# The probe reads hidden states of every token, so a one-token text is scorable.
+READS_ALL_TOKENS = {"activation_probe"}
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_nan_policy_unscorable_text_is_flagged_not_dropped(name, odd_samples):
     """A one-token text has no scored token: its score is NaN (SURP: -inf), never an error or a drop."""
     odd, all_odd = odd_samples
     s = all_odd[name]
     assert s.shape == (7,)
+    if name in READS_ALL_TOKENS:
+        assert np.isfinite(s).all()  # activations exist for every token, the first included
+        return
     assert np.isnan(s[3]) or s[3] == -np.inf
     assert np.isfinite(np.delete(s, 3)).all() or name == "surp"
     ev = evaluate_scores(np.array([x.label for x in odd]), s, n_bootstrap=0)

@@ -1,6 +1,16 @@
 """Attacks: the base contract, the registry, and one module per family."""
 
-from miakit.attacks import entropy, frequency, likelihood, min_k, prefix, reference  # noqa: F401  (registration)
+from miakit.attacks import (  # noqa: F401  (registration)
+    entropy,
+    frequency,
+    gradient,
+    likelihood,
+    min_k,
+    perturbation,
+    prefix,
+    probe,
+    reference,
+)
 from miakit.attacks.base import ATTACKS, Attack, TokenStatsAttack, register
 from miakit.attacks.spec import build_attacks, split_specs
 

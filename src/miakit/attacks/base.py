@@ -60,6 +60,11 @@ class Attack:
     def requests(self, samples: Sequence[Sample]) -> list[Any]:
         raise NotImplementedError
 
+    def more_requests(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> list[Any]:
+        """Requests that depend on earlier signals (e.g. the token statistics of generated neighbours); the
+        runner calls this after each engine round until it returns nothing new."""
+        return []
+
     def calibration_requests(self, samples: Sequence[Sample]) -> list[Any]:
         """Signals ``fit`` needs for the calibration samples (none for most attacks)."""
         return []
@@ -70,6 +75,10 @@ class Attack:
 
     def fitted_on(self) -> str | None:
         """What the attack learnt from the calibration set, in words, for the report (None: nothing)."""
+        return None
+
+    def fitted_details(self) -> dict[str, Any] | None:
+        """Numbers behind ``fitted_on`` for results.json (e.g. a probe's per-layer AUROC), or None."""
         return None
 
     def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:

@@ -150,10 +150,19 @@ def run_sweep(
         for value in values:
             shown.add_column(f"{key}={value}", justify="right")
         for attack in wide.index:
-            cells = [f"{wide.loc[attack, v]:.3f} ({wide_tpr.loc[attack, v]:.3f})" for v in values]
+            cells = [f"{_fmt(wide.loc[attack, v])} ({_fmt(wide_tpr.loc[attack, v])})" for v in values]
             shown.add_row(attack, *cells)
         console.print(shown)
     return record
+
+
+def _fmt(value: Any) -> str:
+    """A metric for the console: 3 decimals, or n/e when not estimable (e.g. TPR at 1% FPR with < 100 negatives)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "n/e"
+    return "n/e" if number != number else f"{number:.3f}"
 
 
 def _plain(options: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,21 @@ import numpy as np
 
 from miakit.data.corpus import read_corpus_texts
 from miakit.errors import MiakitError
-from miakit.signals.requests import Request, TokenCountsRequest, TokenStatsRequest
+from miakit.signals.requests import (
+    GradNormRequest,
+    HiddenStatesRequest,
+    NeighboursRequest,
+    NoisyLossRequest,
+    Request,
+    TokenCountsRequest,
+    TokenStatsRequest,
+)
 from miakit.signals.store import Store
 from miakit.signals.token_stats import (
     STATS_VERSION,
     TokenStats,
+    array_from_bytes,
+    array_to_bytes,
     counts_from_bytes,
     counts_to_bytes,
 )
@@ -42,6 +52,7 @@ class Counts:
     forward_passes_cached: int = 0
     tokens_computed: int = 0
     tokens_cached: int = 0
+    backward_passes_computed: int = 0  # gradient attacks: one backward pass per text
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -124,6 +135,7 @@ class Engine:
         stride: int | None = None,
         default_corpus: str | Path | None = None,
         progress: bool = True,
+        mlms: Mapping[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise MiakitError(f"--batch-size must be at least 1 (got {batch_size}).")
@@ -134,6 +146,7 @@ class Engine:
         self.stride = stride
         self.default_corpus = Path(default_corpus) if default_corpus else None
         self.progress = progress
+        self.mlms: dict[str, Any] = dict(mlms or {})  # masked LMs proposing neighbours, by name (lazily built)
         self.counts = Counts()
         self.notes: dict[str, ModelNotes] = defaultdict(ModelNotes)
 
@@ -151,6 +164,8 @@ class Engine:
             started = time.perf_counter()
             values.update(self._token_counts(target, [r for r in group if isinstance(r, TokenCountsRequest)]))
             values.update(self._token_stats(target, [r for r in group if isinstance(r, TokenStatsRequest)]))
+            values.update(self._arrays(target, [r for r in group if isinstance(r, ARRAY_REQUESTS)]))
+            values.update(self._neighbours([r for r in group if isinstance(r, NeighboursRequest)]))
             self.notes[target.name].seconds += time.perf_counter() - started
             if model_name is not None:
                 target.release()
@@ -298,6 +313,117 @@ class Engine:
         taken = {r for group in shared.values() for r, _ in group}
         return shared, [it for it in items if it[0] not in taken]
 
+    # ---- white-box signals: one array per text ------------------------------------------------------
+    def _arrays(self, target: Any, requests: list[Any]) -> dict[Any, np.ndarray]:
+        """Gradient norms, noisy losses and mean hidden states; texts beyond the context use their first
+        ``max_length`` tokens (one window)."""
+        if not requests:
+            return {}
+        keys = {
+            r: _digest(
+                [target.fingerprint, target.tokenizer_fingerprint, r.key(), self.prepend_bos, target.max_length, 1]
+            )
+            for r in requests
+        }
+        stored = self.store.get_many(keys.values()) if self.store is not None else {}
+        results: dict[Any, np.ndarray] = {}
+        misses = []
+        for r in requests:
+            blob = stored.get(keys[r])
+            if blob is None:
+                misses.append(r)
+            else:
+                results[r] = array_from_bytes(blob)
+                self.counts.forward_passes_cached += 1
+        if not misses:
+            return results
+        encoded = {}
+        for r in misses:
+            ids, first = self._encode(target, TokenStatsRequest(r.text))
+            if len(ids) > target.max_length:
+                ids = ids[: target.max_length]
+                self.notes[target.name].windowed_texts += 1
+            encoded[r] = (ids, first)
+        label = {
+            GradNormRequest: "gradient norms",
+            NoisyLossRequest: "noisy losses",
+            HiddenStatesRequest: "hidden states",
+        }
+        for kind in (GradNormRequest, NoisyLossRequest, HiddenStatesRequest):
+            todo = [r for r in misses if isinstance(r, kind)]
+            if not todo:
+                continue
+            todo.sort(key=lambda r: -len(encoded[r][0]))
+            step = self.batch_size if kind is HiddenStatesRequest else 1
+            with _progress(self.progress, f"{_short(target.name)}: {label[kind]}", len(todo)) as advance:
+                for start in range(0, len(todo), step):
+                    batch = todo[start : start + step]
+                    if kind is HiddenStatesRequest:
+                        outputs = target.hidden_means([encoded[r][0] for r in batch])
+                    elif kind is GradNormRequest:
+                        outputs = [target.grad_norms(*encoded[batch[0]])]
+                    else:
+                        r = batch[0]
+                        outputs = [target.noisy_losses(*encoded[r], sigma=r.sigma, n=r.n, seed=r.seed)]
+                    finished = {}
+                    for r, out in zip(batch, outputs, strict=True):
+                        results[r] = np.asarray(out)
+                        finished[keys[r]] = array_to_bytes(results[r])
+                        passes = r.n if kind is NoisyLossRequest else 1
+                        self.counts.forward_passes_computed += passes
+                        if kind is GradNormRequest:
+                            self.counts.backward_passes_computed += 1
+                    if self.store is not None:
+                        self.store.put_many(finished)
+                    advance(len(batch))
+        return results
+
+    # ---- neighbours from a masked LM ----------------------------------------------------------------
+    def mlm(self, name: str) -> Any:
+        """The masked LM called ``name`` (a directory or hub id), loaded on first use."""
+        if name not in self.mlms:
+            from miakit.targets.hf_mlm import HFMaskedLM
+
+            self.mlms[name] = HFMaskedLM.from_pretrained(name)
+        return self.mlms[name]
+
+    def _neighbours(self, requests: list[NeighboursRequest]) -> dict[Any, list[str]]:
+        results: dict[Any, list[str]] = {}
+        by_mlm: dict[str, list[NeighboursRequest]] = defaultdict(list)
+        for r in requests:
+            by_mlm[r.mlm].append(r)
+        for name, group in by_mlm.items():
+            mlm = self.mlm(name)
+            keys = {r: _digest([mlm.fingerprint, mlm.tokenizer_fingerprint, r.key(), 1]) for r in group}
+            stored = self.store.get_many(keys.values()) if self.store is not None else {}
+            misses = []
+            for r in group:
+                blob = stored.get(keys[r])
+                if blob is None:
+                    misses.append(r)
+                else:
+                    results[r] = json.loads(blob.decode("utf-8"))
+            settings = defaultdict(list)
+            for r in misses:
+                settings[(r.n, r.top_k, r.dropout, r.seed)].append(r)
+            with _progress(self.progress, f"{_short(name)}: neighbours", len(misses)) as advance:
+                for (n, top_k, dropout, seed), todo in settings.items():
+                    for start in range(0, len(todo), 16):
+                        batch = todo[start : start + 16]
+                        texts = mlm.neighbours(
+                            [r.text for r in batch], n, top_k=top_k, dropout=dropout, seed=seed,
+                            batch_size=self.batch_size * 4,
+                        )  # fmt: skip
+                        finished = {}
+                        for r, neighbours in zip(batch, texts, strict=True):
+                            results[r] = list(neighbours)
+                            finished[keys[r]] = json.dumps(results[r]).encode("utf-8")
+                        if self.store is not None:
+                            self.store.put_many(finished)
+                        advance(len(batch))
+            mlm.release()
+        return results
+
     # ---- token counts over a reference corpus -------------------------------------------------------
     def _token_counts(self, target: Any, requests: list[TokenCountsRequest]) -> dict[Any, np.ndarray]:
         results: dict[Any, np.ndarray] = {}
@@ -320,6 +446,9 @@ class Engine:
             if self.store is not None:
                 self.store.put_many({key: counts_to_bytes(counts)})
         return results
+
+
+ARRAY_REQUESTS = (GradNormRequest, NoisyLossRequest, HiddenStatesRequest)
 
 
 def _short(name: str) -> str:

@@ -44,4 +44,62 @@ class TokenCountsRequest:
         return _sha(json.dumps([self.kind, asdict(self)]))
 
 
-Request = TokenStatsRequest | TokenCountsRequest
+@dataclass(frozen=True)
+class GradNormRequest:
+    """Norms (L1, L2, max) of the gradient of the text's mean token NLL w.r.t. each parameter tensor."""
+
+    kind: ClassVar[str] = "grad_norms"
+    text: str
+    model: str | None = None
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text)]))
+
+
+@dataclass(frozen=True)
+class NoisyLossRequest:
+    """Mean token NLL of the text under ``n`` Gaussian perturbations (std ``sigma``) of its input embeddings."""
+
+    kind: ClassVar[str] = "noisy_loss"
+    text: str
+    sigma: float
+    n: int
+    seed: int = 0
+    model: str | None = None
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text), float(self.sigma), int(self.n), int(self.seed)]))
+
+
+@dataclass(frozen=True)
+class HiddenStatesRequest:
+    """Per layer (embeddings first), the mean hidden state over the text's tokens: [layers + 1, width]."""
+
+    kind: ClassVar[str] = "hidden_means"
+    text: str
+    model: str | None = None
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text)]))
+
+
+@dataclass(frozen=True)
+class NeighboursRequest:
+    """``n`` neighbours of the text proposed by the masked LM ``mlm`` (one token replaced each)."""
+
+    kind: ClassVar[str] = "neighbours"
+    text: str
+    mlm: str
+    n: int
+    top_k: int = 10
+    dropout: float = 0.7
+    seed: int = 0
+    model: str | None = None  # grouping only: neighbours come from the masked LM, not a causal target
+
+    def key(self) -> str:
+        parts = [self.kind, _sha(self.text), int(self.n), int(self.top_k), float(self.dropout), int(self.seed)]
+        return _sha(json.dumps(parts))
+
+
+ArrayRequest = GradNormRequest | NoisyLossRequest | HiddenStatesRequest
+Request = TokenStatsRequest | TokenCountsRequest | ArrayRequest | NeighboursRequest

@@ -69,3 +69,14 @@ def counts_to_bytes(counts: np.ndarray) -> bytes:
 
 def counts_from_bytes(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(zlib.decompress(blob)))
+
+
+def array_to_bytes(values: np.ndarray) -> bytes:
+    """Any numeric array (dtype and shape kept), compressed: the stored form of white-box signals."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(values), allow_pickle=False)
+    return zlib.compress(buf.getvalue(), 1)
+
+
+def array_from_bytes(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)

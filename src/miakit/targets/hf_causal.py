@@ -438,6 +438,73 @@ class HFCausalLM:
             stats = self._reduce_logits(full[rows, cols], targets)
         return self._split_rows(stats, targets, lengths)
 
+    # ---- white-box signals --------------------------------------------------------------------------
+    def _mean_nll(self, logits: torch.Tensor, ids: torch.Tensor, first: int) -> torch.Tensor:
+        """Mean NLL of tokens ``first..`` of each row of ``ids`` [B, L] under ``logits`` [B, L, V]."""
+        first = max(1, first)
+        logp = torch.log_softmax(logits[:, first - 1 : -1].float(), dim=-1)
+        return -logp.gather(-1, ids[:, first:, None]).squeeze(-1).mean(dim=1)
+
+    def grad_norms(self, ids: Sequence[int], first: int) -> np.ndarray:
+        """[parameter tensors, 3]: L1, L2 and max norms of d(mean token NLL)/d(parameter), one text at a time."""
+        if len(ids) - max(1, first) < 1:
+            return np.zeros((0, 3))  # no scored token, no loss: the attack scores NaN
+        model = self.model
+        input_ids = torch.as_tensor([list(ids)], dtype=torch.long, device=self.device)
+        params = [p for p in model.parameters() if p.requires_grad or p.is_leaf]
+        with torch.enable_grad():
+            for p in params:
+                p.requires_grad_(True)
+                p.grad = None
+            loss = self._mean_nll(model(input_ids=input_ids, use_cache=False).logits, input_ids, first)[0]
+            loss.backward()
+        rows = []
+        for p in params:
+            if p.grad is None:
+                continue
+            g = p.grad.detach().float()
+            rows.append([float(g.abs().sum()), float(g.norm(2)), float(g.abs().max())])
+            p.grad = None
+        return np.asarray(rows, dtype=np.float64)
+
+    @torch.inference_mode()
+    def noisy_losses(self, ids: Sequence[int], first: int, sigma: float, n: int, seed: int) -> np.ndarray:
+        """Mean token NLL of the text under ``n`` draws of N(0, sigma^2) noise added to its input embeddings."""
+        import hashlib
+
+        if len(ids) - max(1, first) < 1:
+            return np.full(n, np.nan)  # no scored token
+        model = self.model
+        input_ids = torch.as_tensor([list(ids)], dtype=torch.long, device=self.device)
+        embeddings = model.get_input_embeddings()(input_ids)  # [1, L, d]
+        digest = hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes() + str(seed).encode()).digest()
+        gen = torch.Generator(device="cpu").manual_seed(int.from_bytes(digest[:8], "little") % (2**63))
+        noise = torch.randn((n, *embeddings.shape[1:]), generator=gen, dtype=torch.float32)
+        out = []
+        for start in range(0, n, 8):
+            chunk = noise[start : start + 8].to(device=self.device, dtype=embeddings.dtype)
+            noisy = embeddings.expand(chunk.shape[0], -1, -1) + sigma * chunk
+            logits = model(inputs_embeds=noisy, use_cache=False).logits
+            out.append(self._mean_nll(logits, input_ids.expand(chunk.shape[0], -1), first).cpu())
+        return torch.cat(out).double().numpy()
+
+    @torch.inference_mode()
+    def hidden_means(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Per text, the mean over its tokens of every layer's hidden state (embeddings first): [layers + 1, d]."""
+        model = self.model
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, ids in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+            mask[i, : len(ids)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        out = model.base_model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
+        weights = mask.float()[:, None, :, None]  # [B, 1, L, 1]
+        stacked = torch.stack([h.float() for h in out.hidden_states], dim=1)  # [B, layers + 1, L, d]
+        means = (stacked * weights).sum(2) / weights.sum(2)
+        return [m.cpu().numpy().astype(np.float32) for m in means]
+
     def _ensure_head_mode(self, model: Any) -> None:
         if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):
             self._head_mode = "logits"  # no separate output head to apply in chunks

@@ -1,0 +1,97 @@
+"""Probes on internal activations (LUMIA, Ibáñez-Lissen et al. 2024; Liu et al., ACL 2024).
+
+Per layer, the mean hidden state over the text's tokens feeds a logistic-regression probe. Probes learn only
+from the calibration set: per-layer out-of-fold AUROC there (stratified k-fold, so no calibration sample is
+judged by a probe that saw it) picks the layer, and a probe refitted on all calibration samples scores the
+evaluated texts, which it never saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from miakit.attacks.base import Attack, register
+from miakit.data import Sample
+from miakit.errors import MiakitError
+from miakit.signals import HiddenStatesRequest
+from miakit.targets.capability import Capability
+
+
+def _probe(c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+
+
+@register("activation_probe")
+class ActivationProbe(Attack):
+    """s = logit of a logistic probe on the mean hidden state of the best layer (chosen on calibration data)."""
+
+    family = "probe"
+    requires = frozenset({Capability.HIDDEN_STATES})
+    stages = ("pre-training", "fine-tuning")
+    paper = "LUMIA (Ibáñez-Lissen et al. 2024, arXiv 2411.19876); Liu et al., ACL 2024 (arXiv 2406.01333)"
+    summary = "logistic probe on per-layer mean activations, layer chosen by out-of-fold AUROC on calibration data"
+    needs_calibration = True
+
+    def __init__(self, c: float = 1.0, folds: int = 5, seed: int = 0) -> None:
+        self.c = c
+        self.folds = folds
+        self.seed = seed
+
+    def calibration_requests(self, samples: Sequence[Sample]) -> list[Any]:
+        return [HiddenStatesRequest(s.text) for s in samples]
+
+    def requests(self, samples: Sequence[Sample]) -> list[Any]:
+        if not hasattr(self, "probe_"):
+            raise MiakitError("activation_probe must be fitted on a calibration set before scoring.")
+        return [HiddenStatesRequest(s.text) for s in samples]
+
+    def fit(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> ActivationProbe:
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import StratifiedKFold
+
+        labels = np.array([s.label for s in samples])
+        smallest = min(int((labels == 1).sum()), int((labels == 0).sum()))
+        if smallest < 2:
+            raise MiakitError("activation_probe needs at least 2 calibration members and 2 non-members.")
+        features = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
+        folds = StratifiedKFold(n_splits=min(self.folds, smallest), shuffle=True, random_state=self.seed)
+        splits = list(folds.split(features[:, 0], labels))
+        layer_auroc = []
+        for layer in range(features.shape[1]):
+            x = features[:, layer]
+            out_of_fold = np.empty(len(labels))
+            for train, test in splits:
+                out_of_fold[test] = _probe(self.c, self.seed).fit(x[train], labels[train]).decision_function(x[test])
+            layer_auroc.append(float(roc_auc_score(labels, out_of_fold)))
+        self.layer_auroc_ = layer_auroc
+        self.best_layer_ = int(np.argmax(layer_auroc))
+        self.n_calibration_ = len(samples)
+        self.probe_ = _probe(self.c, self.seed).fit(features[:, self.best_layer_], labels)
+        return self
+
+    def fitted_on(self) -> str | None:
+        if not hasattr(self, "probe_"):
+            return None
+        curve = " ".join(f"{v:.2f}" for v in self.layer_auroc_)
+        return (
+            f"logistic probe on layer {self.best_layer_} (0 = embeddings) of {len(self.layer_auroc_)}, fitted on "
+            f"{self.n_calibration_} calibration samples; out-of-fold AUROC per layer: {curve}"
+        )
+
+    def fitted_details(self) -> dict[str, Any] | None:
+        if not hasattr(self, "probe_"):
+            return None
+        return {"best_layer": self.best_layer_, "layer_auroc": self.layer_auroc_}
+
+    def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
+        if not samples:
+            return np.empty(0)
+        x = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
+        return self.probe_.decision_function(x[:, self.best_layer_])
