@@ -273,3 +273,19 @@ def test_members_nonmembers_files_max_samples_and_no_cache(tiny_model_dir, tmp_p
     assert len(scores) == 16 and scores["label"].sum() == 8
     assert manifest["store"] is None and not (cache_dir / "store.sqlite").exists()
     assert results["details"]["loss"]["n_members"] == 8
+
+
+def test_audit_with_a_calibration_file_removes_overlap_and_reports_it(tiny_model_dir, dataset, tmp_path, cache_dir):
+    rows = [json.loads(line) for line in dataset.read_text().splitlines()]
+    known = [{"id": f"k{i}", "text": r["text"], "label": r["label"]} for i, r in enumerate(rows[:4])]
+    known += [{"id": f"x{i}", "text": t, "label": i % 2} for i, t in enumerate(synthetic_texts(6, seed=77))]
+    calibration = write_jsonl(tmp_path / "calibration.jsonl", known)
+    out = tmp_path / "run"
+    args = ("--model", tiny_model_dir, "--data", dataset, "--calibration", calibration, "--out", out)
+    assert run_cli("audit", *args, "--attacks", "loss,recall[n_shots=2],activation_probe", "--bootstrap", "0") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["calibration"]["removed_from_scoring"] == 4
+    assert {"recall[n_shots=2]", "activation_probe"} <= set(results["calibration"]["fitted"])
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 20 and not set(scores["id"]) & {r["id"] for r in rows[:4]}
+    assert "removed from scoring" in (out / "report.html").read_text()

@@ -90,6 +90,8 @@ def audit(
         "model": model,
         "scenario": scenario,
         "canaries": canaries,
+        "calibration": calibration,
+        "calibration_fraction": calibration_fraction,
         "data": data,
         "members": members,
         "nonmembers": nonmembers,
