@@ -288,4 +288,6 @@ def test_audit_with_a_calibration_file_removes_overlap_and_reports_it(tiny_model
     assert {"recall[n_shots=2]", "activation_probe"} <= set(results["calibration"]["fitted"])
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 20 and not set(scores["id"]) & {r["id"] for r in rows[:4]}
-    assert "removed from scoring" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "removed from scoring" in html and "per-layer probe AUROC" in html
+    assert len(results["calibration"]["details"]["activation_probe"]["layer_auroc"]) == 3  # embeddings + 2 layers

@@ -13,7 +13,7 @@ import jinja2
 from miakit.evaluate import BLIND_NAME, BLIND_WARNING_PREFIX
 from miakit.report.files import REPORT_HTML, order_warnings, read_run, write_text
 from miakit.report.format import METRIC_COLUMNS, flatten, format_metric, sorted_attack_names
-from miakit.report.plots import plot_histograms, roc_png
+from miakit.report.plots import layer_auroc_png, plot_histograms, roc_png
 
 _COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
 
@@ -79,6 +79,16 @@ def _evaluation_settings(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def _layer_plots(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Per-layer AUROC figures of probe attacks (from their calibration details)."""
+    details = (results.get("calibration") or {}).get("details") or {}
+    out = []
+    for name, info in details.items():
+        if isinstance(info, Mapping) and info.get("layer_auroc"):
+            out.append((name, data_uri(layer_auroc_png(name, list(info["layer_auroc"]), int(info["best_layer"])))))
+    return out
+
+
 def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, Any], roc: bytes) -> str:
     """The report's HTML text from the run's contents and the ROC image."""
     rows, footnotes = _metric_rows(results)
@@ -93,6 +103,7 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "skipped": sorted(results.get("skipped", {}).items()),
         "canaries": list(results.get("canaries", [])),
         "calibration": results.get("calibration"),
+        "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),
         "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],
         "settings": _evaluation_settings(manifest),

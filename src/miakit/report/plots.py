@@ -102,3 +102,19 @@ def plot_histograms(scores: pd.DataFrame) -> dict[str, bytes]:
     """Per-attack score histograms split by label: {attack name: PNG bytes}."""
     table, labels = _labelled(scores)
     return {name: histogram_png(name, table[name].to_numpy(dtype=float), labels) for name in attack_columns(table)}
+
+
+def layer_auroc_png(name: str, layer_auroc: list[float], best_layer: int) -> bytes:
+    """A probe's out-of-fold AUROC per layer on the calibration set, the chosen layer marked."""
+    fig = Figure(figsize=(5.5, 2.8), dpi=100)
+    ax = fig.add_subplot()
+    layers = np.arange(len(layer_auroc))
+    ax.plot(layers, layer_auroc, marker="o", markersize=3)
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.axvline(best_layer, color="tab:red", linewidth=0.8, linestyle="--", label=f"chosen: layer {best_layer}")
+    ax.set_xlabel("layer (0 = embeddings)", fontsize=8)
+    ax.set_ylabel("out-of-fold AUROC", fontsize=8)
+    ax.set_title(plot_label(name) + ": per-layer probe AUROC on calibration data", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+    return _png(fig)
