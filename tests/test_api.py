@@ -27,7 +27,15 @@ def test_audit_returns_metrics_and_scores(trained_scenario, tmp_path, cache_dir)
         progress=False,
     )
     assert isinstance(result.metrics, pd.DataFrame) and isinstance(result.scores, pd.DataFrame)
-    assert set(result.metrics.index) == {"loss", "reference", "min_k", "min_k[k=0.1]", "blind_bow"}
+    assert set(result.metrics.index) == {
+        "loss",
+        "reference",
+        "min_k",
+        "min_k[k=0.1]",
+        "blind_bow",
+        "blind_date",
+        "blind_ngram",
+    }
     assert {"auroc", "auroc_ci_low", "auroc_ci_high", "tpr_at_1pct_fpr"} <= set(result.metrics.columns)
     assert len(result.scores) == 80 and result.scores["label"].tolist() == [1] * 40 + [0] * 40
     loss = result.metrics.loc["loss"]

@@ -79,6 +79,8 @@ def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_di
         "min_k[k=0.1]",
         "min_k[k=0.3]",
         "blind_bow",
+        "blind_date",
+        "blind_ngram",
     }
     assert set(results["attacks"]) == expected
     assert list(scores.columns[:2]) == ["id", "label"] and set(scores.columns[2:]) == expected
@@ -132,7 +134,7 @@ def test_config_file_gives_the_same_options(tiny_model_dir, dataset, tmp_path, c
     )
     assert run_cli("audit", config) == 0
     results, _, manifest = read_run(tmp_path / "run")
-    assert set(results["attacks"]) == {"loss", "min_k[k=0.1]", "blind_bow"}
+    assert set(results["attacks"]) == {"loss", "min_k[k=0.1]", "blind_bow", "blind_date", "blind_ngram"}
     assert manifest["config"]["bootstrap"] == 20
 
 

@@ -194,7 +194,7 @@ def audit(
     a file path, a ``MembershipDataset`` or a list of ``Sample``. Other options are those of
     ``AuditConfig`` (``reference``, ``attacks``, ``out``, ``batch_size``, ``dtype``, ...).
     """
-    from miakit.evaluate import BLIND_NAME, blind_bow_scores, blind_warning, evaluate_scores
+    from miakit.evaluate import blind_baselines, evaluate_scores, strongest_blind_warning
     from miakit.report import build_results, print_results, render_run, write_run_files
     from miakit.signals.engine import Engine
     from miakit.signals.store import Store
@@ -291,13 +291,13 @@ def audit(
     kinds: dict[str, str] = {}
     t0 = time.perf_counter()
     if labelled and min((labels == 1).sum(), (labels == 0).sum()) >= 2:
-        columns[BLIND_NAME] = blind_bow_scores([s.text for s in samples], labels, seed=cfg.seed)
+        columns.update(blind_baselines([s.text for s in samples], labels, seed=cfg.seed))
         for column, scores in columns.items():
             evaluations[column] = evaluate_scores(
                 labels, scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed, nan_policy=cfg.nan_policy
             )
-            kinds[column] = "baseline" if column == BLIND_NAME else "attack"
-        message = blind_warning(evaluations[BLIND_NAME])
+            kinds[column] = "baseline" if column.startswith("blind_") else "attack"
+        message = strongest_blind_warning(evaluations)
         if message:
             warnings.insert(0, message)
     elif labelled:
@@ -480,3 +480,85 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     return value
+
+
+def blind(
+    data: Any = None,
+    *,
+    members: str | None = None,
+    nonmembers: str | None = None,
+    out: str | None = None,
+    max_samples: int | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    write: bool = True,
+    console: Any = None,
+) -> AuditResult:
+    """Only the model-free blind baselines on labelled data (``miakit blind``): does the split itself leak?
+
+    Writes the same run files as an audit (results.json, scores, manifest, roc.png, report.html) with the
+    columns ``blind_bow``, ``blind_date`` and ``blind_ngram``.
+    """
+    from miakit.evaluate import blind_baselines, evaluate_scores, strongest_blind_warning
+    from miakit.report import build_results, print_results, render_run, write_run_files
+
+    started = time.perf_counter()
+    if isinstance(data, MembershipDataset):
+        dataset = data
+    else:
+        dataset = load_dataset(
+            str(data) if data is not None else None,
+            members=members,
+            nonmembers=nonmembers,
+            max_samples=max_samples,
+            seed=seed,
+        )
+    samples = dataset.samples
+    labels = np.array([s.label if s.label is not None else -1 for s in samples])
+    if not dataset.is_labelled or min((labels == 1).sum(), (labels == 0).sum()) < 2:
+        raise MiakitError("Blind baselines need labelled data with at least 2 members and 2 non-members.")
+    columns = blind_baselines([s.text for s in samples], labels, seed=seed)
+    evaluations = {
+        name: evaluate_scores(labels, scores, n_bootstrap=bootstrap, seed=seed) for name, scores in columns.items()
+    }
+    warnings = list(dataset.warnings)
+    message = strongest_blind_warning(evaluations)
+    if message:
+        warnings.insert(0, message)
+    results = build_results(evaluations, warnings, {}, {name: "baseline" for name in columns})
+    scores_df = pd.DataFrame(
+        {"id": [s.id for s in samples], "label": pd.array([s.label for s in samples], dtype="Int64"), **columns}
+    )
+    manifest = {
+        "miakit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "model": None,
+        "kind": "blind baselines only",
+        "evaluation": {"n_bootstrap": bootstrap, "confidence": 0.95, "seed": seed},
+        "data": {
+            "source": dataset.source,
+            "hash": dataset.content_hash(),
+            "n_samples": len(samples),
+            "n_members": int((labels == 1).sum()),
+            "n_nonmembers": int((labels == 0).sum()),
+        },
+        "timings_s": {"total": round(time.perf_counter() - started, 3)},
+        "versions": _versions(),
+        "git": _git_commit(),
+    }
+    run_dir = None
+    if write:
+        run_dir = Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-blind")
+        write_run_files(run_dir, results, scores_df, manifest)
+        render_run(run_dir)
+    if console is not None:
+        print_results(results, console)
+    return AuditResult(
+        metrics=metrics_frame(results),
+        scores=scores_df,
+        results=results,
+        manifest=manifest,
+        run_dir=run_dir,
+        warnings=results["warnings"],
+    )

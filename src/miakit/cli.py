@@ -120,6 +120,27 @@ def audit(
     console.print(f"Report: {result.report_path}")
 
 
+@app.command("blind")
+def blind_command(
+    data: Annotated[str | None, typer.Argument(help="Labelled samples: JSONL, CSV, Parquet, HF dir.")] = None,
+    members: Annotated[str | None, typer.Option(help="File of member texts (with --nonmembers).")] = None,
+    nonmembers: Annotated[str | None, typer.Option(help="File of non-member texts (with --members).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-blind).")] = None,
+    max_samples: Annotated[int | None, typer.Option(help="Stratified random subset of this size.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for folds, subsets and bootstrap.")] = 0,
+) -> None:
+    """Model-free blind baselines only (bag-of-words, dates, n-grams): does the member/non-member split leak?"""
+    from miakit.api import blind
+
+    result = blind(
+        data, members=members, nonmembers=nonmembers, out=out, max_samples=max_samples, bootstrap=bootstrap,
+        seed=seed, console=console,
+    )  # fmt: skip
+    console.print(f"\nRun directory: {result.run_dir}")
+    console.print(f"Report: {result.report_path}")
+
+
 @app.command("attacks")
 def list_attacks() -> None:
     """List every registered attack with its family, required access, stages and paper."""

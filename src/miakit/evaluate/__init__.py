@@ -1,6 +1,13 @@
 """Metrics with honest statistics and the model-free blind baseline. Never imports torch."""
 
-from miakit.evaluate.blind import BLIND_NAME, BLIND_WARNING_PREFIX, blind_bow_scores, blind_warning
+from miakit.evaluate.blind import (
+    BLIND_NAME,
+    BLIND_WARNING_PREFIX,
+    blind_bow_scores,
+    blind_warning,
+    strongest_blind_warning,
+)
+from miakit.evaluate.blind_more import DATE_NAME, NGRAM_NAME, blind_baselines
 from miakit.evaluate.metrics import (
     FPR_BUDGETS,
     METRIC_KEYS,
@@ -18,19 +25,23 @@ from miakit.evaluate.scores import NAN_POLICIES, PreparedScores, prepare_scores
 __all__ = [
     "BLIND_NAME",
     "BLIND_WARNING_PREFIX",
+    "DATE_NAME",
     "FPR_BUDGETS",
     "METRIC_KEYS",
     "NAN_POLICIES",
+    "NGRAM_NAME",
     "AttackEvaluation",
     "MetricValue",
     "PreparedScores",
     "auroc",
     "balanced_accuracy",
+    "blind_baselines",
     "blind_bow_scores",
     "blind_warning",
     "evaluate_scores",
     "fpr_at_tpr",
     "prepare_scores",
     "roc_points",
+    "strongest_blind_warning",
     "tpr_at_fpr",
 ]

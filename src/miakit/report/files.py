@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from miakit.errors import MiakitError
-from miakit.evaluate import BLIND_NAME, BLIND_WARNING_PREFIX, AttackEvaluation
+from miakit.evaluate import BLIND_WARNING_PREFIX, AttackEvaluation
 
 RESULTS = "results.json"
 SCORES_CSV = "scores.csv"
@@ -44,7 +44,7 @@ def build_results(
     kinds = dict(kinds or {})
     details: dict[str, dict[str, Any]] = {}
     for name, ev in evaluations.items():
-        kind = kinds.get(name, "baseline" if name == BLIND_NAME else "attack")
+        kind = kinds.get(name, "baseline" if name.startswith("blind_") else "attack")
         if kind not in KINDS:
             raise MiakitError(f"kind of {name!r} must be one of {', '.join(KINDS)}; got {kind!r}")
         details[str(name)] = {**ev.counts(), "kind": kind}

@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from miakit.evaluate import BLIND_NAME, BLIND_WARNING_PREFIX
+from miakit.evaluate import BLIND_WARNING_PREFIX
 from miakit.report.files import REPORT_HTML, order_warnings, read_run, write_text
 from miakit.report.format import METRIC_COLUMNS, flatten, format_metric, sorted_attack_names
 from miakit.report.plots import layer_auroc_png, plot_histograms, roc_png
@@ -61,7 +61,7 @@ def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
                 ref = numbers[(label, note)] = len(footnotes) + 1
                 footnotes.append({"n": ref, "attacks": [name], "metrics": [label], "note": note})
             cells.append({"text": text, "ci": ci, "note": note, "ref": ref})
-        kind = detail.get("kind", "baseline" if name == BLIND_NAME else "attack")
+        kind = detail.get("kind", "baseline" if name.startswith("blind_") else "attack")
         counts = {k: detail.get(k, "-") for k in _COUNT_KEYS}
         rows.append({"name": name, "kind": kind, "cells": cells, "counts": counts})
     for f in footnotes:

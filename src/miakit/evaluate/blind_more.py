@@ -1,0 +1,126 @@
+"""More blind baselines (Das, Zhang & Tramer 2024): dates mentioned in the text, and greedily chosen n-grams.
+
+Like the bag-of-words baseline they never see a model; every score is out-of-fold (fitted on the other
+folds only), so a baseline never scores a text it learnt from. Higher = member.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from miakit.errors import MiakitError
+from miakit.evaluate.scores import validate_labels
+
+DATE_NAME = "blind_date"
+NGRAM_NAME = "blind_ngram"
+YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
+
+
+def _folds(y: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    smallest = min(int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0)))
+    if smallest < 2:
+        raise MiakitError("blind baselines need at least 2 members and 2 non-members")
+    folds = StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
+    return list(folds.split(np.zeros(len(y)), y))
+
+
+def year_features(texts: Sequence[str]) -> np.ndarray:
+    """Per text: has a year (1500-2099), latest, earliest and mean year (0 when none), number of years."""
+    rows = []
+    for text in texts:
+        years = [int(m) for m in YEAR.findall(str(text))]
+        if years:
+            rows.append([1.0, max(years), min(years), float(np.mean(years)), len(years)])
+        else:
+            rows.append([0.0, 0.0, 0.0, 0.0, 0.0])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def blind_date_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold P(member | years mentioned in the text): temporal splits give themselves away here."""
+    y = validate_labels(labels)
+    x = year_features(texts)
+    out = np.full(len(y), 0.5)
+    for train, test in _folds(y, n_splits, seed):
+        if np.ptp(x[train], axis=0).sum() == 0:  # no year anywhere in the training folds: nothing to learn
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+        out[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+    return out
+
+
+def select_ngrams(present: Any, y: np.ndarray, *, max_rate: float = 0.01, k: int = 50) -> np.ndarray:
+    """Greedy selection (set cover) of n-gram columns of the binary matrix ``present`` (dense or sparse) that
+    occur in at most ``max_rate`` of class-0 texts yet in many class-1 texts not covered yet; returns the
+    chosen column indices (at most ``k``)."""
+    present = sparse.csr_matrix(present)
+    positives, negatives = present[y == 1], present[y == 0]
+    if negatives.shape[0]:
+        allowed = np.asarray(negatives.mean(axis=0)).ravel() <= max_rate
+    else:
+        allowed = np.ones(present.shape[1], dtype=bool)
+    chosen: list[int] = []
+    uncovered = np.ones(positives.shape[0], dtype=bool)
+    for _ in range(k):
+        if not uncovered.any() or present.shape[1] == 0:
+            break
+        gain = np.asarray(positives[uncovered].sum(axis=0)).ravel() * allowed
+        best = int(np.argmax(gain))
+        if gain[best] == 0:
+            break
+        chosen.append(best)
+        allowed[best] = False
+        uncovered &= positives[:, best].toarray().ravel() == 0
+    return np.asarray(chosen, dtype=int)
+
+
+def blind_ngram_scores(
+    texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0, ngram_range: tuple[int, int] = (1, 3)
+) -> np.ndarray:
+    """Out-of-fold score: n-grams greedily chosen on the training folds as member-only markers, minus those
+    chosen as non-member-only markers, counted in the text."""
+    y = validate_labels(labels)
+    texts = [str(t) for t in texts]
+    out = np.zeros(len(y))
+    for train, test in _folds(y, n_splits, seed):
+        vectoriser = CountVectorizer(ngram_range=ngram_range, binary=True, min_df=2)
+        try:
+            train_x = vectoriser.fit_transform([texts[i] for i in train])
+        except ValueError:  # no n-gram occurs twice: nothing to select
+            continue
+        test_x = vectoriser.transform([texts[i] for i in test])
+        for_members = select_ngrams(train_x, y[train])
+        for_nonmembers = select_ngrams(train_x, 1 - y[train])
+        hits = np.asarray(test_x[:, for_members].sum(axis=1)).ravel()
+        misses = np.asarray(test_x[:, for_nonmembers].sum(axis=1)).ravel()
+        out[test] = hits - misses
+    return out
+
+
+BLIND_DESCRIPTIONS = {
+    "blind_bow": "a bag-of-words classifier",
+    DATE_NAME: "a classifier of the years mentioned in the texts",
+    NGRAM_NAME: "greedily selected marker n-grams",
+}
+
+
+def blind_baselines(texts: Sequence[str], labels: ArrayLike, *, seed: int = 0) -> dict[str, np.ndarray]:
+    """All blind baselines, out-of-fold: {"blind_bow", "blind_date", "blind_ngram"} -> scores."""
+    from miakit.evaluate.blind import BLIND_NAME, blind_bow_scores
+
+    return {
+        BLIND_NAME: blind_bow_scores(texts, labels, seed=seed),
+        DATE_NAME: blind_date_scores(texts, labels, seed=seed),
+        NGRAM_NAME: blind_ngram_scores(texts, labels, seed=seed),
+    }

@@ -1,0 +1,92 @@
+"""Date and n-gram blind baselines: near chance on a random split, near 1 on a split with a temporal shift."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from miakit.evaluate import auroc
+from miakit.evaluate.blind_more import (
+    blind_date_scores,
+    blind_ngram_scores,
+    select_ngrams,
+    year_features,
+)
+from miakit.scenarios import load_bundled_passages
+
+
+@pytest.fixture(scope="module")
+def random_split():
+    texts = [p["text"] for p in random.Random(5).sample(load_bundled_passages(), 300)]
+    labels = np.array([i % 2 for i in range(300)])
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def shifted_split(random_split):
+    """Non-members mention recent years, members older ones (a temporal split, as in WikiMIA)."""
+    texts, labels = random_split
+    rng = random.Random(1)
+    shifted = [
+        f"{t} Written in {rng.randint(1890, 1960) if y == 1 else rng.randint(2015, 2024)}."
+        for t, y in zip(texts, labels, strict=True)
+    ]
+    return shifted, labels
+
+
+@pytest.mark.parametrize("baseline", [blind_date_scores, blind_ngram_scores])
+def test_near_chance_on_a_random_split(baseline, random_split):
+    texts, labels = random_split
+    value = auroc(labels, baseline(texts, labels, seed=0))
+    assert 0.38 < value < 0.62, value
+
+
+@pytest.mark.parametrize(("baseline", "bound"), [(blind_date_scores, 0.97), (blind_ngram_scores, 0.8)])
+def test_near_one_with_a_temporal_shift(baseline, bound, shifted_split):
+    texts, labels = shifted_split
+    value = auroc(labels, baseline(texts, labels, seed=0))
+    assert value > bound, value
+
+
+def test_year_features():
+    x = year_features(["In 1850 and 1999 it rained.", "No year, just 12 or 123456.", "2020"])
+    np.testing.assert_array_equal(x[0], [1, 1999, 1850, 1924.5, 2])
+    np.testing.assert_array_equal(x[1], [0, 0, 0, 0, 0])
+    assert x[2][1] == 2020
+
+
+def test_greedy_selection_covers_members_with_member_only_ngrams():
+    #            a  b  c  d
+    present = np.array(
+        [
+            [1, 0, 1, 0],  # member
+            [1, 1, 0, 0],  # member
+            [0, 1, 0, 1],  # member
+            [0, 0, 1, 1],  # non-member
+            [0, 0, 0, 1],  # non-member
+        ]
+    )
+    y = np.array([1, 1, 1, 0, 0])
+    chosen = select_ngrams(present, y, max_rate=0.0)
+    assert list(chosen) == [0, 1]  # 'a' covers two members, then 'b' the third; c and d occur in non-members
+
+
+def test_blind_command_writes_a_run_and_warns_on_a_shift(shifted_split, tmp_path, capsys):
+    from test_cli import run_cli
+
+    texts, labels = shifted_split
+    data = tmp_path / "data.jsonl"
+    rows = [{"text": t, "label": int(y)} for t, y in zip(texts, labels, strict=True)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "run"
+    assert run_cli("blind", data, "--out", out, "--bootstrap", "100") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["attacks"]) == {"blind_bow", "blind_date", "blind_ngram"}
+    assert all(d["kind"] == "baseline" for d in results["details"].values())
+    assert results["warnings"] and results["warnings"][0].startswith("Blind baseline:")
+    assert "blind_date" in results["warnings"][0] or "blind_bow" in results["warnings"][0]
+    for name in ("scores.csv", "manifest.json", "roc.png", "report.html"):
+        assert (out / name).is_file()
