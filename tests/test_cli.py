@@ -83,6 +83,10 @@ def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_di
         "blind_ngram",
     }
     assert set(results["attacks"]) == expected
+    best = results["epsilon"]["attack"]
+    assert results["comparison"]["best"] == best and best not in results["comparison"]["pairs"]
+    assert not any(name.startswith("blind_") for name in results["comparison"]["pairs"])  # attacks only
+    assert results["epsilon"]["epsilon_lower_bound"] >= 0 and results["epsilon"]["n_members"] == 12
     assert list(scores.columns[:2]) == ["id", "label"] and set(scores.columns[2:]) == expected
     assert len(scores) == 24 and HOSTILE in set(scores["id"])
     for metrics in results["attacks"].values():
@@ -111,6 +115,7 @@ def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_di
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text()
     assert HOSTILE not in html and "<script>alert" not in html
+    assert "epsilon lower bound" in html and f"compared with the best ({best})" in html
     assert "&lt;script&gt;" in html or "script&gt;" in html or "pwned" not in html
     printed = capsys.readouterr().out
     assert "report.html" in printed and "AUROC" in printed.replace("auroc", "AUROC")

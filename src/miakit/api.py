@@ -315,6 +315,7 @@ def audit(
         }
     )
     results = build_results(evaluations, warnings, skipped, kinds)
+    results.update(_audit_figures(labels, columns, kinds, evaluations, cfg))
     if canary_rows:
         results["canaries"] = canary_rows
     if calibration_info is not None:
@@ -374,6 +375,26 @@ def audit(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def _audit_figures(
+    labels: np.ndarray, columns: dict[str, np.ndarray], kinds: dict[str, str], evaluations: dict[str, Any], cfg: Any
+) -> dict[str, Any]:
+    """Paired bootstrap comparison against the best attack and the best attack's epsilon lower bound."""
+    from miakit.evaluate.compare import paired_auroc_comparison
+    from miakit.evaluate.epsilon import epsilon_lower_bound
+
+    attacks = [c for c in columns if kinds.get(c) == "attack"]
+    if not attacks:
+        return {}
+    aurocs = {c: evaluations[c].metrics["auroc"].value for c in attacks}
+    best = max(attacks, key=lambda c: -1.0 if aurocs[c] is None else aurocs[c])
+    out: dict[str, Any] = {"epsilon": {"attack": best, **epsilon_lower_bound(labels, columns[best])}}
+    if len(attacks) >= 2 and cfg.bootstrap > 0:
+        out["comparison"] = paired_auroc_comparison(
+            labels, {c: columns[c] for c in attacks}, best=best, n_bootstrap=cfg.bootstrap, seed=cfg.seed
+        )
+    return out
 
 
 def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sample]) -> Any:

@@ -54,6 +54,15 @@ def print_results(results: Mapping[str, Any], console: Console | None = None) ->
     console.print(results_table(results))
     for warning in order_warnings(results.get("warnings", [])):
         console.print(Text(f"warning: {warning}", style="bold yellow"))
+    epsilon = results.get("epsilon")
+    if epsilon:
+        console.print(
+            Text(
+                f"empirical privacy: {epsilon['attack']} implies epsilon >= {epsilon['epsilon_lower_bound']:.2f} "
+                f"(delta = {epsilon['delta']}, {100 * epsilon['confidence']:.0f}% Clopper-Pearson, FPR <= "
+                f"{epsilon['fpr_budget']}); assumptions in the report"
+            )
+        )
     calibration = results.get("calibration")
     if calibration:
         removed = calibration.get("removed_from_scoring") or 0

@@ -103,6 +103,8 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "skipped": sorted(results.get("skipped", {}).items()),
         "canaries": list(results.get("canaries", [])),
         "calibration": results.get("calibration"),
+        "comparison": results.get("comparison"),
+        "epsilon": results.get("epsilon"),
         "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),
         "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],

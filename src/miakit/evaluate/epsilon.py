@@ -1,0 +1,76 @@
+"""An empirical privacy figure: the epsilon lower bound implied by an attack (DP auditing, Jagielski et al. 2020).
+
+If training were (epsilon, delta)-DP, every membership test would satisfy TPR <= e^epsilon FPR + delta and
+1 - FPR <= e^epsilon (1 - TPR) + delta. An attack's TPR and FPR at one threshold, taken pessimistically
+(Clopper-Pearson: lower bound of TPR, upper bound of FPR), therefore prove that epsilon is at least
+max(log((TPR_lo - delta) / FPR_hi), log((1 - FPR_hi - delta) / (1 - TPR_lo))).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import beta as beta_dist
+
+from miakit.errors import MiakitError
+from miakit.evaluate.metrics import roc_points
+
+ASSUMPTIONS = (
+    "Valid as a lower bound only if members and non-members were drawn from the same distribution and "
+    "membership was decided independently of the texts (a randomised split: check the blind baselines), and "
+    "if the threshold was fixed before looking at these scores; here it is the ROC point with the largest TPR "
+    "at FPR <= the budget, chosen on the same data, which makes the bound somewhat optimistic. Samples are "
+    "treated as independent trials."
+)
+
+
+def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact two-sided binomial interval for successes / trials."""
+    if trials <= 0:
+        raise MiakitError("a binomial interval needs at least one trial")
+    alpha = 1.0 - confidence
+    low = 0.0 if successes == 0 else float(beta_dist.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(beta_dist.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return low, high
+
+
+def epsilon_lower_bound(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    fpr_budget: float = 0.05,
+    delta: float = 0.0,
+    confidence: float = 0.95,
+) -> dict:
+    """The epsilon lower bound at the ROC point with the largest TPR among FPR <= ``fpr_budget``."""
+    fpr, tpr, thresholds = roc_points(labels, scores)
+    y = np.asarray(labels)
+    n1, n0 = int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0))
+    ok = np.flatnonzero(fpr <= fpr_budget + 1e-12)
+    i = int(ok[np.argmax(tpr[ok])])
+    tp, fp = round(tpr[i] * n1), round(fpr[i] * n0)
+    tpr_lo, _ = clopper_pearson(tp, n1, confidence)
+    _, fpr_hi = clopper_pearson(fp, n0, confidence)
+
+    def safe_log(num: float, den: float) -> float:
+        return math.log(num / den) if num > 0 and den > 0 else 0.0
+
+    epsilon = max(0.0, safe_log(tpr_lo - delta, fpr_hi), safe_log(1 - fpr_hi - delta, 1 - tpr_lo))
+    return {
+        "epsilon_lower_bound": epsilon,
+        "delta": delta,
+        "confidence": confidence,
+        "fpr_budget": fpr_budget,
+        "threshold": float(thresholds[i]),
+        "true_positives": tp,
+        "false_positives": fp,
+        "n_members": n1,
+        "n_nonmembers": n0,
+        "tpr": float(tpr[i]),
+        "fpr": float(fpr[i]),
+        "tpr_ci_low": tpr_lo,
+        "fpr_ci_high": fpr_hi,
+        "assumptions": ASSUMPTIONS,
+    }
