@@ -220,6 +220,8 @@ def audit(
         seed=cfg.seed,
     )
     dataset = split.evaluation
+    if cfg.chunk_words:
+        dataset = chunk_dataset(dataset, cfg.chunk_words)
     timings: dict[str, float] = {"load_data": time.perf_counter() - started}
 
     t0 = time.perf_counter()
@@ -316,6 +318,8 @@ def audit(
     )
     results = build_results(evaluations, warnings, skipped, kinds)
     results.update(_audit_figures(labels, columns, kinds, evaluations, cfg))
+    if labelled and any(s.group is not None for s in samples):
+        results["documents"] = document_results(samples, labels, columns, cfg)
     if canary_rows:
         results["canaries"] = canary_rows
     if calibration_info is not None:
@@ -375,6 +379,42 @@ def audit(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def chunk_dataset(dataset: MembershipDataset, words: int) -> MembershipDataset:
+    """Every sample cut into chunks of ``words`` words: ids ``ID#k``, group = the sample's group or its id."""
+    from miakit.evaluate.documents import chunk_text
+
+    chunks = [
+        Sample(f"{s.id}#{k}", text, s.label, s.group if s.group is not None else s.id, dict(s.meta))
+        for s in dataset.samples
+        for k, text in enumerate(chunk_text(s.text, words))
+    ]
+    return MembershipDataset(chunks, dataset.source, list(dataset.warnings))
+
+
+def document_results(
+    samples: Sequence[Sample], labels: np.ndarray, columns: dict[str, np.ndarray], cfg: Any
+) -> dict[str, Any]:
+    """Document-level metrics: chunk scores aggregated per group by each statistic, then evaluated."""
+    from miakit.evaluate import evaluate_scores
+    from miakit.evaluate.documents import METHODS, document_scores
+
+    groups = [s.group if s.group is not None else s.id for s in samples]
+    out: dict[str, Any] = {"methods": {}}
+    for method in METHODS:
+        per_attack = {}
+        for column, scores in columns.items():
+            ids, doc_labels, doc_scores = document_scores(groups, labels, scores, method)
+            if min((doc_labels == 1).sum(), (doc_labels == 0).sum()) < 2:
+                return {"note": "fewer than 2 member or non-member documents: no document-level metrics"}
+            evaluation = evaluate_scores(doc_labels, doc_scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed)
+            per_attack[column] = evaluation.to_json()
+        out["methods"][method] = per_attack
+    out["n_documents"] = len(ids)
+    out["n_member_documents"] = int((doc_labels == 1).sum())
+    out["chunks_per_document"] = round(len(samples) / max(1, len(ids)), 2)
+    return out
 
 
 def _audit_figures(

@@ -68,6 +68,9 @@ def audit(
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16.")] = None,
     device: Annotated[str | None, typer.Option(help="auto (cuda, mps, cpu), or a torch device.")] = None,
     max_samples: Annotated[int | None, typer.Option(help="Stratified random subset of this size.")] = None,
+    chunk_words: Annotated[
+        int | None, typer.Option(help="Cut samples into chunks of N words; metrics also per document (group).")
+    ] = None,
     prepend_bos: Annotated[
         bool | None,
         typer.Option("--prepend-bos/--no-prepend-bos", help="Prepend BOS so every token is scored."),
@@ -102,6 +105,7 @@ def audit(
         "dtype": dtype,
         "device": device,
         "max_samples": max_samples,
+        "chunk_words": chunk_words,
         "prepend_bos": prepend_bos,
         "revision": revision,
         "trust_remote_code": trust_remote_code,

@@ -37,6 +37,9 @@ class AuditConfig(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     max_samples: int | None = Field(None, ge=2)
+    chunk_words: int | None = Field(
+        None, ge=1, description="Cut every sample into chunks of this many words, scored and grouped per document."
+    )
     prepend_bos: bool = False
     revision: str | None = None
     trust_remote_code: bool = False

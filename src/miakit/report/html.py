@@ -104,6 +104,7 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "canaries": list(results.get("canaries", [])),
         "calibration": results.get("calibration"),
         "comparison": results.get("comparison"),
+        "documents": results.get("documents"),
         "epsilon": results.get("epsilon"),
         "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),

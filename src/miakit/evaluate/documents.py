@@ -1,0 +1,77 @@
+"""Document and collection inference (Shi et al. 2024; Puerto et al. 2025): aggregate chunk scores per group.
+
+Sample-level membership on large pre-trained models is near chance; evidence adds up over the many chunks of
+one document (or one collection). Samples sharing a ``group`` are the chunks of one document; a document is
+a member when its chunks are. Three document statistics, each higher = member:
+
+* ``mean``: the mean chunk score;
+* ``above``: the fraction of chunks above a threshold, the median chunk score of the other documents (so no
+  label is used);
+* ``mwu``: the Mann-Whitney U statistic of the document's chunks against the chunks of every other document,
+  normalised to [0, 1] (the probability that one of its chunks outscores one of theirs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from miakit.errors import MiakitError
+
+METHODS = ("mean", "above", "mwu")
+
+
+def chunk_text(text: str, words: int) -> list[str]:
+    """Consecutive chunks of at most ``words`` whitespace-separated words (the last may be shorter)."""
+    if words < 1:
+        raise MiakitError(f"chunk size must be at least 1 word (got {words})")
+    tokens = text.split()
+    return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)] or [text]
+
+
+def _mwu(doc: np.ndarray, others: np.ndarray) -> float:
+    if not len(doc) or not len(others):
+        return float("nan")
+    others = np.sort(others)
+    below = np.searchsorted(others, doc, side="left")
+    ties = np.searchsorted(others, doc, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(doc) * len(others)))
+
+
+def document_scores(
+    groups: Sequence[str], labels: ArrayLike, scores: ArrayLike, method: str = "mean"
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per document (group): its id, its label (all chunks must agree) and its aggregated score.
+
+    NaN chunk scores count as the lowest score (as in sample-level evaluation): -inf here.
+    """
+    if method not in METHODS:
+        raise MiakitError(f"unknown document statistic {method!r}; choose one of {', '.join(METHODS)}")
+    y = np.asarray(labels)
+    s = np.asarray(scores, dtype=np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)
+    order: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        order.setdefault(str(g), []).append(i)
+    ids, doc_labels, doc_scores = [], [], []
+    finite_all = np.where(np.isinf(s), np.nan, s)
+    for g, idx in order.items():
+        idx_arr = np.asarray(idx)
+        chunk_labels = set(y[idx_arr].tolist())
+        if len(chunk_labels) != 1:
+            raise MiakitError(f"document {g!r} mixes member and non-member chunks; a group must have one label")
+        mask = np.ones(len(s), dtype=bool)
+        mask[idx_arr] = False
+        if method == "mean":
+            value = float(np.mean(s[idx_arr]))
+        elif method == "above":
+            threshold = np.nanmedian(finite_all[mask]) if mask.any() else np.nan
+            value = float(np.mean(s[idx_arr] > threshold))
+        else:
+            value = _mwu(s[idx_arr], s[mask])
+        ids.append(g)
+        doc_labels.append(chunk_labels.pop())
+        doc_scores.append(value)
+    return ids, np.asarray(doc_labels), np.asarray(doc_scores, dtype=np.float64)
