@@ -623,3 +623,109 @@ def blind(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+DATASET_FEATURES = (
+    "loss",
+    "zlib",
+    "min_k[k=0.05,0.1,0.2,0.3,0.4,0.5,0.6]",
+    "max_k[k=0.05,0.1,0.2]",
+    "min_k_pp[k=0.05,0.1,0.2,0.3,0.4,0.5,0.6]",
+    RENYI_DEFAULT_SWEEP,
+)
+
+
+def infer_dataset(
+    model: Any,
+    suspect: str | Path,
+    validation: str | Path,
+    *,
+    attacks: Sequence[str] = DATASET_FEATURES,
+    reference: Sequence[str] = (),
+    out: str | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    batch_size: int = 8,
+    dtype: str = "auto",
+    device: str = "auto",
+    store: Any = "default",
+    progress: bool = True,
+    console: Any = None,
+    write: bool = True,
+) -> dict[str, Any]:
+    """Dataset inference (Maini et al. 2024): is the suspect set, as a whole, in the training data?
+
+    ``suspect`` and ``validation`` are text files (.txt, .jsonl, .csv, .parquet); the validation texts must be
+    of the same distribution and known not to be trained on. Every attack in ``attacks`` (one pass per text,
+    through the engine and store) gives a feature; see ``miakit.evaluate.dataset_inference``. A false-positive
+    run splits the validation set against itself. Returns the results dict (also ``results.json`` in ``out``).
+    """
+    from miakit.data.corpus import read_corpus_texts
+    from miakit.evaluate.dataset_inference import infer
+    from miakit.signals.engine import Engine
+    from miakit.signals.store import Store
+
+    started = time.perf_counter()
+    cfg = make_config({"model": str(model), "data": str(suspect), "batch_size": batch_size, "dtype": dtype,
+                       "device": device, "seed": seed})  # fmt: skip
+    suspect_texts = list(dict.fromkeys(read_corpus_texts(suspect)))
+    validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation)) if t not in set(suspect_texts)]
+    samples = [Sample(f"s{i}", t, 1) for i, t in enumerate(suspect_texts)]
+    samples += [Sample(f"v{i}", t, 0) for i, t in enumerate(validation_texts)]
+    target = _make_target(model if not isinstance(model, (str, Path)) else str(model), cfg)
+    refs = {r: _make_target(r, cfg) for r in reference}
+    chosen, skipped = plan_attacks(list(attacks), list(reference), frozenset(target.capabilities))
+    engine = Engine(
+        {None: target, **refs},
+        Store() if store == "default" else store,
+        batch_size=batch_size,
+        default_corpus=_bundled_corpus(),
+        progress=progress,
+    )
+    signals = collect_signals(engine, list(chosen.values()), samples)
+    names = list(chosen)
+    features = np.column_stack([np.asarray(a.score(samples, signals), dtype=np.float64) for a in chosen.values()])
+    n_s = len(suspect_texts)
+    result = infer(features[:n_s], features[n_s:], seed=seed)
+    half = len(validation_texts) // 2
+    false_positive = infer(features[n_s : n_s + half], features[n_s + half :], seed=seed + 1)
+    results: dict[str, Any] = {
+        "p_value": result["p_value"],
+        "false_positive_p_value": false_positive["p_value"],
+        "alpha": alpha,
+        "significant": result["p_value"] < alpha,
+        "false_positive_significant": false_positive["p_value"] < alpha,
+        "curve": result["curve"],
+        "false_positive_curve": false_positive["curve"],
+        "n_suspect": n_s,
+        "n_validation": len(validation_texts),
+        "features": names,
+        "skipped": skipped,
+        "details": {"suspect_vs_validation": result, "validation_vs_itself": false_positive},
+    }
+    manifest = {
+        "miakit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "kind": "dataset inference",
+        "model": target.describe(),
+        "suspect": str(suspect),
+        "validation": str(validation),
+        "counts": engine.counts.as_dict(),
+        "timings_s": {"total": round(time.perf_counter() - started, 3)},
+        "versions": _versions(),
+    }
+    if write:
+        from miakit.report.dataset import write_dataset_inference
+
+        run_dir = Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-dataset")
+        results["run_dir"] = str(run_dir)
+        write_dataset_inference(run_dir, results, manifest)
+    if console is not None:
+        verdict = "trained on" if results["significant"] else "no evidence it was trained on"
+        console.print(
+            f"Dataset inference: p = {results['p_value']:.3g} ({verdict} at alpha {alpha}); false-positive run "
+            f"(validation against itself): p = {results['false_positive_p_value']:.3g}. "
+            f"{n_s} suspect and {len(validation_texts)} validation texts, {len(names)} features."
+        )
+    return results

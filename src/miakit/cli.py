@@ -145,6 +145,30 @@ def blind_command(
     console.print(f"Report: {result.report_path}")
 
 
+@app.command("infer-dataset")
+def infer_dataset_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="Target: local model dir, adapter dir or hub id.")],
+    suspect: Annotated[str, typer.Option(help="Texts suspected to be in the training data (.txt/.jsonl/...).")],
+    validation: Annotated[str, typer.Option(help="Texts of the same distribution known NOT to be trained on.")],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference model.")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the halves and subsamples.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 8,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the store.")] = False,
+) -> None:
+    """Dataset inference (Maini et al. 2024): were the suspect texts, as a set, trained on?"""
+    from miakit.api import DATASET_FEATURES, infer_dataset
+
+    attacks = list(DATASET_FEATURES) + (["reference"] if reference else [])
+    extra = {"store": None} if no_cache else {}
+    results = infer_dataset(
+        model, suspect, validation, attacks=attacks, reference=reference or [], out=out, alpha=alpha, seed=seed,
+        batch_size=batch_size, console=console, **extra,
+    )  # fmt: skip
+    console.print(f"Report: {Path(results['run_dir']) / 'report.html'}")
+
+
 @app.command("attacks")
 def list_attacks() -> None:
     """List every registered attack with its family, required access, stages and paper."""
