@@ -298,3 +298,18 @@ def test_audit_with_a_calibration_file_removes_overlap_and_reports_it(tiny_model
     html = (out / "report.html").read_text()
     assert "removed from scoring" in html and "per-layer probe AUROC" in html
     assert len(results["calibration"]["details"]["activation_probe"]["layer_auroc"]) == 3  # embeddings + 2 layers
+
+
+def test_audit_of_a_benchmark_laid_out_like_wikimia(tiny_model_dir, tmp_path, cache_dir):
+    folder = tmp_path / "wikimia"
+    folder.mkdir()
+    rows = [{"input": t, "label": i % 2} for i, t in enumerate(synthetic_texts(12, seed=41, max_words=20))]
+    write_jsonl(folder / "WikiMIA_length32.jsonl", rows)
+    out = tmp_path / "run"
+    args = ("--model", tiny_model_dir, "--benchmark", "wikimia:32", "--benchmark-path", folder)
+    assert run_cli("audit", *args, "--attacks", "loss", "--out", out, "--bootstrap", "0") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert any("2017" in w or "temporal" in w.lower() for w in results["warnings"]), results["warnings"]
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 12 and scores["id"].str.startswith("wikimia-").all()
+    assert run_cli("audit", "--model", tiny_model_dir, "--benchmark", "wikimia:33", "--out", tmp_path / "x") == 2

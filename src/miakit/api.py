@@ -109,6 +109,12 @@ def _load_data(config: AuditConfig, data: Any) -> MembershipDataset:
         if not all(isinstance(s, Sample) for s in samples):
             raise MiakitError("data must be a path, a MembershipDataset or a list of Sample.")
         dataset = MembershipDataset(samples, source="python")
+    elif config.benchmark:
+        from miakit.data.benchmarks import load_benchmark
+
+        dataset = load_benchmark(
+            config.benchmark, path=config.benchmark_path, max_samples=config.max_samples, seed=config.seed
+        )
     else:
         dataset = load_dataset(
             config.data,

@@ -45,6 +45,12 @@ def audit(
         typer.Option(help="Scenario dir (miakit scenario ...): its model, data, reference and canaries."),
     ] = None,
     canaries: Annotated[str | None, typer.Option(help="Canaries JSONL: report their exposure.")] = None,
+    benchmark: Annotated[
+        str | None, typer.Option(help="Published benchmark as data: wikimia:32, mimir:DOMAIN[:SPLIT], bookmia, ...")
+    ] = None,
+    benchmark_path: Annotated[
+        str | None, typer.Option(help="Local copy of the benchmark (saved HF dataset, split files); else the hub.")
+    ] = None,
     calibration: Annotated[
         str | None, typer.Option(help="Labelled samples attacks may fit on (ReCaLL prefixes...); never scored.")
     ] = None,
@@ -93,6 +99,8 @@ def audit(
         "model": model,
         "scenario": scenario,
         "canaries": canaries,
+        "benchmark": benchmark,
+        "benchmark_path": benchmark_path,
         "calibration": calibration,
         "calibration_fraction": calibration_fraction,
         "data": data,

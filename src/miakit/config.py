@@ -21,6 +21,8 @@ class AuditConfig(BaseModel):
         None, description="Scenario directory: supplies model, data, reference and canaries not given."
     )
     canaries: str | None = Field(None, description="Canaries file (JSONL) whose exposure is measured.")
+    benchmark: str | None = Field(None, description="A published benchmark as data, e.g. wikimia:32, bookmia.")
+    benchmark_path: str | None = Field(None, description="Local copy of the benchmark (else the hub, online).")
     calibration: str | None = Field(
         None, description="Labelled samples attacks may fit on (ReCaLL prefixes, probes); never scored."
     )
@@ -63,10 +65,14 @@ class AuditConfig(BaseModel):
     def _data_source(self) -> AuditConfig:
         if self.calibration and self.calibration_fraction is not None:
             raise ValueError("give either 'calibration' or 'calibration_fraction', not both")
+        if self.benchmark and (self.data or self.members or self.nonmembers):
+            raise ValueError("give either 'benchmark' or your own data, not both")
+        if self.benchmark:
+            return self
         if self.data and (self.members or self.nonmembers):
             raise ValueError("give either 'data' or 'members' + 'nonmembers', not both")
         if not self.data and not (self.members and self.nonmembers):
-            raise ValueError("give 'data', or both 'members' and 'nonmembers'")
+            raise ValueError("give 'data', or both 'members' and 'nonmembers' (or a 'benchmark')")
         return self
 
 
@@ -97,7 +103,17 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise MiakitError(f"Configuration file '{path}' must hold a mapping of option: value.")
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    for key in ("data", "members", "nonmembers", "out", "reference_corpus", "scenario", "canaries", "calibration"):
+    for key in (
+        "data",
+        "members",
+        "nonmembers",
+        "out",
+        "reference_corpus",
+        "scenario",
+        "canaries",
+        "calibration",
+        "benchmark_path",
+    ):
         value = values.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             candidate = path.parent / value
