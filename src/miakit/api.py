@@ -73,9 +73,10 @@ def _registry_order(name: str) -> int:
 
 
 def plan_attacks(
-    specs: Sequence[str], references: Sequence[str], capabilities: frozenset
+    specs: Sequence[str], references: Sequence[str], capabilities: frozenset, *, calibration: bool = False
 ) -> tuple[dict[str, Attack], dict[str, str]]:
-    """Column name -> attack instance for the requested specs, and name -> reason for skipped ones."""
+    """Column name -> attack instance for the requested specs, and name -> reason for skipped ones (missing
+    capabilities, or no calibration set for attacks that fit on one)."""
     expanded: list[str] = []
     for spec in specs:
         expanded.extend(default_attack_specs() if spec.strip() == "all" else [spec])
@@ -96,6 +97,9 @@ def plan_attacks(
             missing = attack.requires - capabilities
             if missing:
                 skipped[column] = "target lacks " + ", ".join(sorted(c.value for c in missing))
+                continue
+            if attack.needs_calibration and not calibration:
+                skipped[column] = "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
                 continue
             chosen.setdefault(column, attack)
     return chosen, skipped
@@ -201,7 +205,7 @@ def audit(
     ``AuditConfig`` (``reference``, ``attacks``, ``out``, ``batch_size``, ``dtype``, ...).
     """
     from miakit.evaluate import blind_baselines, evaluate_scores, strongest_blind_warning
-    from miakit.report import build_results, print_results, render_run, write_run_files
+    from miakit.report import build_results
     from miakit.signals.engine import Engine
     from miakit.signals.store import Store
 
@@ -237,11 +241,9 @@ def audit(
         ref_targets[ref] = _make_target(ref, cfg)
     timings["load_models"] = time.perf_counter() - t0
 
-    attacks, skipped = plan_attacks(cfg.attacks, cfg.reference, frozenset(target.capabilities))
-    if split.calibration is None:
-        for column in [c for c, a in attacks.items() if a.needs_calibration]:
-            del attacks[column]
-            skipped[column] = "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
+    attacks, skipped = plan_attacks(
+        cfg.attacks, cfg.reference, frozenset(target.capabilities), calibration=split.calibration is not None
+    )
     for attack in attacks.values():
         if attack.name == "reference" and attack.model not in ref_targets:
             ref_targets[attack.model] = _make_target(attack.model, cfg)
@@ -370,9 +372,25 @@ def audit(
         "git": _git_commit(),
     }
 
+    return _finish_run(results, scores_df, manifest, out=cfg.out, suffix="", write=write, console=console)
+
+
+def _finish_run(
+    results: dict[str, Any],
+    scores_df: pd.DataFrame,
+    manifest: dict[str, Any],
+    *,
+    out: str | None,
+    suffix: str,
+    write: bool,
+    console: Any,
+) -> AuditResult:
+    """Write the run directory (``out``, else runs/<time><suffix>), print the table, wrap it all up."""
+    from miakit.report import print_results, render_run, write_run_files
+
     run_dir = None
     if write:
-        run_dir = Path(cfg.out) if cfg.out else Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + suffix)
         write_run_files(run_dir, results, scores_df, manifest)
         render_run(run_dir)
     if console is not None:
@@ -473,9 +491,10 @@ def canary_exposures(engine: Any, canaries: Sequence[Any]) -> list[dict[str, Any
         def ll(secret: str, c: Any = c) -> float:
             return float(np.sum(signals[requests[(c.id, secret)]].logprob, dtype=np.float64))
 
+        secret = ll(c.secret)
         row = {"id": c.id, "repeats": c.repeats, "prefix": c.prefix, "secret": c.secret}
-        row.update(exposure(ll(c.secret), [ll(s) for s in c.candidates]))
-        row["secret_logprob"] = ll(c.secret)
+        row.update(exposure(secret, [ll(s) for s in c.candidates]))
+        row["secret_logprob"] = secret
         rows.append(row)
     return rows
 
@@ -567,7 +586,7 @@ def blind(
     columns ``blind_bow``, ``blind_date`` and ``blind_ngram``.
     """
     from miakit.evaluate import blind_baselines, evaluate_scores, strongest_blind_warning
-    from miakit.report import build_results, print_results, render_run, write_run_files
+    from miakit.report import build_results
 
     started = time.perf_counter()
     if isinstance(data, MembershipDataset):
@@ -614,21 +633,7 @@ def blind(
         "versions": _versions(),
         "git": _git_commit(),
     }
-    run_dir = None
-    if write:
-        run_dir = Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-blind")
-        write_run_files(run_dir, results, scores_df, manifest)
-        render_run(run_dir)
-    if console is not None:
-        print_results(results, console)
-    return AuditResult(
-        metrics=metrics_frame(results),
-        scores=scores_df,
-        results=results,
-        manifest=manifest,
-        run_dir=run_dir,
-        warnings=results["warnings"],
-    )
+    return _finish_run(results, scores_df, manifest, out=out, suffix="-blind", write=write, console=console)
 
 
 DATASET_FEATURES = (
@@ -675,7 +680,8 @@ def infer_dataset(
     cfg = make_config({"model": str(model), "data": str(suspect), "batch_size": batch_size, "dtype": dtype,
                        "device": device, "seed": seed})  # fmt: skip
     suspect_texts = list(dict.fromkeys(read_corpus_texts(suspect)))
-    validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation)) if t not in set(suspect_texts)]
+    seen = set(suspect_texts)
+    validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation)) if t not in seen]
     samples = [Sample(f"s{i}", t, 1) for i, t in enumerate(suspect_texts)]
     samples += [Sample(f"v{i}", t, 0) for i, t in enumerate(validation_texts)]
     target = _make_target(model if not isinstance(model, (str, Path)) else str(model), cfg)

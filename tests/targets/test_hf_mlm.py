@@ -151,7 +151,7 @@ def test_from_pretrained_missing_directory_is_a_user_error(tmp_path):
 
 def test_dropout_hits_only_the_scored_position(mlm, mlm_model, mlm_tokenizer):
     """Recompute the seeded embedding-dropout scores with plain torch: mask row j perturbs position j only."""
-    from miakit.targets.hf_mlm import _text_seed
+    from miakit.seeding import text_seed as _text_seed
 
     text = "The queen sent a letter to the doctor."
     ids = mlm_tokenizer(text)["input_ids"]

@@ -6,7 +6,6 @@ non-members. The perturbed copies are ordinary requests, so they are batched, ca
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,21 +15,16 @@ import numpy as np
 from miakit.attacks.base import Attack, lowest_count, register
 from miakit.attacks.likelihood import mean_ll
 from miakit.data import Sample
+from miakit.seeding import text_seed
 from miakit.signals import NeighboursRequest, NoisyLossRequest, TokenStats, TokenStatsRequest
 from miakit.targets.capability import Capability
-
-
-def _text_rng(seed: int, text: str) -> random.Random:
-    """A generator seeded by (seed, text): the same augmentations whatever the order or batch of texts."""
-    digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "little"))
 
 
 def swap_augmentations(text: str, n: int, alpha: float, seed: int) -> list[str]:
     """EDA random-swap augmentations (Wei & Zou 2019) as PAC uses them: each copy swaps two random words
     max(1, int(alpha * words)) times; words are split on single spaces so the text's spacing survives."""
     words = text.split(" ")
-    rng = _text_rng(seed, text)
+    rng = random.Random(text_seed(seed, text))  # the same augmentations whatever the order of texts
     swaps = max(1, int(alpha * len(words)))
     out = []
     for _ in range(n):

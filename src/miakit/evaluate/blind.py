@@ -36,6 +36,19 @@ def blind_pipeline(seed: int = 0) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
+def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> StratifiedKFold:
+    """Seeded stratified folds for out-of-fold blind scores; fewer folds when a class is small."""
+    smallest = min(int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0)))
+    if smallest < 2:
+        raise MiakitError(
+            "the blind baseline needs at least 2 members and 2 non-members; "
+            f"got {int(np.count_nonzero(y == 1))} members and {int(np.count_nonzero(y == 0))} non-members"
+        )
+    if n_splits < 2:
+        raise MiakitError(f"n_splits must be >= 2; got {n_splits}")
+    return StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
+
+
 def blind_bow_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
     """Out-of-fold P(member | text) from the blind bag-of-words classifier (higher = member).
 
@@ -46,15 +59,7 @@ def blind_bow_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int =
     texts = [str(t) for t in texts]
     if len(texts) != len(y):
         raise MiakitError(f"{len(texts)} texts but {len(y)} labels; they must match one to one")
-    smallest = min(int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0)))
-    if smallest < 2:
-        raise MiakitError(
-            "the blind baseline needs at least 2 members and 2 non-members; "
-            f"got {int(np.count_nonzero(y == 1))} members and {int(np.count_nonzero(y == 0))} non-members"
-        )
-    if n_splits < 2:
-        raise MiakitError(f"n_splits must be >= 2; got {n_splits}")
-    folds = StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
+    folds = stratified_folds(y, n_splits, seed)
     try:
         proba = cross_val_predict(blind_pipeline(seed), texts, y, cv=folds, method="predict_proba")
     except ValueError as e:  # e.g. an empty vocabulary: texts with no words at all

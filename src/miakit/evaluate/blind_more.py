@@ -15,11 +15,9 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from miakit.errors import MiakitError
 from miakit.evaluate.scores import validate_labels
 
 DATE_NAME = "blind_date"
@@ -28,11 +26,9 @@ YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 
 
 def _folds(y: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    smallest = min(int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0)))
-    if smallest < 2:
-        raise MiakitError("blind baselines need at least 2 members and 2 non-members")
-    folds = StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
-    return list(folds.split(np.zeros(len(y)), y))
+    from miakit.evaluate.blind import stratified_folds
+
+    return list(stratified_folds(y, n_splits, seed).split(np.zeros(len(y)), y))
 
 
 def year_features(texts: Sequence[str]) -> np.ndarray:

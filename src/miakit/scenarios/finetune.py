@@ -8,7 +8,6 @@ of the audit and is recorded as ``reference`` in ``scenario.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from miakit.errors import MiakitError
-from miakit.scenarios.training import token_rows, train_rows
+from miakit.scenarios.training import texts_sha256, token_rows, train_rows
 
 __all__ = ["DEFAULT_LR", "METHODS", "build_finetune_scenario", "finetune_causal_lm", "resolve_base"]
 
@@ -33,13 +32,6 @@ def resolve_base(base: str | Path | None, *, progress: bool = False) -> str:
         return str(smollm2_path(progress=progress))
     local = Path(base).expanduser()
     return str(local.resolve()) if local.is_dir() else str(base)
-
-
-def _texts_digest(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for t in texts:
-        digest.update(hashlib.sha256(t.encode("utf-8")).digest())
-    return digest.hexdigest()
 
 
 def finetune_causal_lm(
@@ -145,7 +137,7 @@ def finetune_causal_lm(
         "n_texts": len(texts),
         "n_rows": len(rows),
         "n_tokens": sum(len(r) for r in rows),
-        "texts_sha256": _texts_digest(texts),
+        "texts_sha256": texts_sha256(texts),
         "epoch_mean_loss": losses,
         "n_parameters": n_params,
         "n_trainable_parameters": n_trainable,
@@ -181,20 +173,14 @@ def build_finetune_scenario(
     """Draw members and non-members from ``corpus`` (default: the bundled one), fine-tune ``base`` on the
     members (plus one canary per entry of ``canary_repeats``, inserted that many times) and write the scenario
     directory ``out`` (see ``miakit.scenarios.layout``). Returns ``out``."""
-    from miakit import __version__
     from miakit.scenarios.canaries import make_canaries, training_texts, write_canaries
-    from miakit.scenarios.layout import draw_split, scenario_texts, write_scenario
+    from miakit.scenarios.layout import provenance, scenario_split, write_scenario
 
     out = Path(out).expanduser()
     started = time.perf_counter()
     base_path = resolve_base(base, progress=progress)
-    members, nonmembers = draw_split(
-        scenario_texts(corpus),
-        n_members,
-        n_nonmembers if n_nonmembers is not None else n_members,
-        seed=seed,
-        min_words=min_words,
-        max_words=max_words,
+    members, nonmembers = scenario_split(
+        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words
     )
     canaries = make_canaries(canary_repeats, n_candidates=n_candidates, seed=seed) if canary_repeats else []
     record = finetune_causal_lm(
@@ -214,13 +200,8 @@ def build_finetune_scenario(
     info: dict[str, Any] = {
         "kind": "finetune",
         "reference": base_path,
-        "corpus": str(corpus) if corpus is not None else "bundled",
-        "seed": seed,
-        "min_words": min_words,
-        "max_words": max_words,
         "training": record,
-        "built_by": f"miakit {__version__}",
-        "build_seconds": round(time.perf_counter() - started, 3),
+        **provenance(corpus, seed, min_words, max_words, started),
     }
     if canaries:
         write_canaries(out / "canaries.jsonl", canaries)

@@ -22,7 +22,15 @@ from typing import Any
 
 from miakit.errors import DataError, MiakitError
 
-__all__ = ["SCENARIO_FILE", "draw_split", "load_scenario", "scenario_texts", "write_scenario"]
+__all__ = [
+    "SCENARIO_FILE",
+    "draw_split",
+    "load_scenario",
+    "provenance",
+    "scenario_split",
+    "scenario_texts",
+    "write_scenario",
+]
 
 SCENARIO_FILE = "scenario.json"
 
@@ -66,6 +74,44 @@ def draw_split(
         )
     drawn = random.Random(seed).sample(pool, needed)
     return drawn[:n_members], drawn[n_members:]
+
+
+def scenario_split(
+    corpus: str | Path | None,
+    n_members: int,
+    n_nonmembers: int | None,
+    *,
+    seed: int,
+    min_words: int | None,
+    max_words: int | None,
+) -> tuple[list[str], list[str]]:
+    """``draw_split`` over the corpus (None: the bundled one), as many non-members as members by default."""
+    return draw_split(
+        scenario_texts(corpus),
+        n_members,
+        n_nonmembers if n_nonmembers is not None else n_members,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+    )
+
+
+def provenance(
+    corpus: str | Path | None, seed: int, min_words: int | None, max_words: int | None, started: float
+) -> dict[str, Any]:
+    """The ``scenario.json`` keys every scenario records: corpus, seed, length bounds, builder, build time."""
+    import time
+
+    from miakit import __version__
+
+    return {
+        "corpus": str(corpus) if corpus is not None else "bundled",
+        "seed": seed,
+        "min_words": min_words,
+        "max_words": max_words,
+        "built_by": f"miakit {__version__}",
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -8,14 +8,13 @@ load back with ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub checkpo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from miakit.scenarios.training import token_rows, train_rows
+from miakit.scenarios.training import texts_sha256, token_rows, train_rows
 
 __all__ = ["EOS_TOKEN", "SIZES", "build_pretrain_scenario", "train_tiny_gpt"]
 
@@ -183,9 +182,6 @@ def train_tiny_gpt(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
-    digest = hashlib.sha256()
-    for t in texts:
-        digest.update(hashlib.sha256(t.encode("utf-8")).digest())
     info: dict[str, Any] = {
         "trainer": "miakit.scenarios.train_tiny_gpt",
         "size": size,
@@ -201,7 +197,7 @@ def train_tiny_gpt(
         "n_texts": len(texts),
         "n_rows": len(rows),
         "n_tokens": sum(len(r) for r in rows),
-        "texts_sha256": digest.hexdigest(),
+        "texts_sha256": texts_sha256(texts),
         "epoch_mean_loss": epoch_losses,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "wall_seconds": round(time.perf_counter() - started, 3),
@@ -236,21 +232,15 @@ def build_pretrain_scenario(
 
     The tokenizer is trained on the members only, so nothing about the non-members reaches the model.
     """
-    from miakit import __version__
     from miakit.errors import MiakitError
-    from miakit.scenarios.layout import draw_split, scenario_texts, write_scenario
+    from miakit.scenarios.layout import provenance, scenario_split, write_scenario
 
     if duplicates < 1:
         raise MiakitError("--duplicates must be at least 1 (each member appears that many times).")
     out = Path(out).expanduser()
     started = time.perf_counter()
-    members, nonmembers = draw_split(
-        scenario_texts(corpus),
-        n_members,
-        n_nonmembers if n_nonmembers is not None else n_members,
-        seed=seed,
-        min_words=min_words,
-        max_words=max_words,
+    members, nonmembers = scenario_split(
+        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words
     )
     try:
         train_tiny_gpt(
@@ -272,14 +262,9 @@ def build_pretrain_scenario(
     info = {
         "kind": "pretrain",
         "reference": None,
-        "corpus": str(corpus) if corpus is not None else "bundled",
-        "seed": seed,
         "duplicates": duplicates,
-        "min_words": min_words,
-        "max_words": max_words,
         "training": training,
-        "built_by": f"miakit {__version__}",
-        "build_seconds": round(time.perf_counter() - started, 3),
+        **provenance(corpus, seed, min_words, max_words, started),
     }
     write_scenario(out, members, nonmembers, info)
     return out

@@ -10,7 +10,17 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["token_rows", "train_rows"]
+__all__ = ["texts_sha256", "token_rows", "train_rows"]
+
+
+def texts_sha256(texts: Sequence[str]) -> str:
+    """sha256 over the sha256 of every training text, in order: which texts a model was trained on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for t in texts:
+        digest.update(hashlib.sha256(t.encode("utf-8")).digest())
+    return digest.hexdigest()
 
 
 def token_rows(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,26 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
     h.update(str(getattr(tokenizer, "add_bos_token", None)).encode())
     return "sha256:" + h.hexdigest()
+
+
+HUB_SNAPSHOT = re.compile(r"snapshots[/\\]([0-9a-f]{40})[/\\]")
+
+
+def hub_fingerprint(name: str, revision: str | None) -> str | None:
+    """'hub:NAME@COMMIT' from the local Hugging Face cache, when the files came from the hub."""
+    try:
+        from transformers.utils import cached_file
+
+        path = cached_file(name, "config.json", revision=revision)
+    except Exception:
+        return None
+    match = HUB_SNAPSHOT.search(str(path)) if path else None
+    return f"hub:{name}@{match.group(1)}" if match else None
+
+
+def source_fingerprint(name_or_path: str, revision: str | None) -> str:
+    """Identity of a model source: a hash of a local directory's weights and configs, else its hub revision."""
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return directory_fingerprint(local)
+    return hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"

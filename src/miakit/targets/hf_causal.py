@@ -6,7 +6,6 @@ Weights load lazily, on the first forward pass, so a run whose signals are all i
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,16 +14,16 @@ import numpy as np
 import torch
 
 from miakit.errors import MiakitError
+from miakit.seeding import text_seed
 from miakit.targets.capability import Capability
 from miakit.targets.fingerprint import (
-    directory_fingerprint,
+    source_fingerprint,
     state_dict_fingerprint,
     tokenizer_fingerprint,
 )
 from miakit.targets.logit_stats import STAT_FIELDS, Workspace, chunked_statistics
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-HUB_SNAPSHOT = re.compile(r"snapshots[/\\]([0-9a-f]{40})[/\\]")
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -83,18 +82,6 @@ def _adapter_base(adapter_dir: Path) -> str:
 
 def _has_tokenizer(directory: Path) -> bool:
     return any((directory / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
-
-
-def _hub_fingerprint(name: str, revision: str | None) -> str | None:
-    """'hub:NAME@COMMIT' from the local Hugging Face cache, when the files came from the hub."""
-    try:
-        from transformers.utils import cached_file
-
-        path = cached_file(name, "config.json", revision=revision)
-    except Exception:
-        return None
-    match = HUB_SNAPSHOT.search(str(path)) if path else None
-    return f"hub:{name}@{match.group(1)}" if match else None
 
 
 class HFCausalLM:
@@ -186,16 +173,9 @@ class HFCausalLM:
                 "Hugging Face causal LM (config.json, tokenizer and weights) or a PEFT adapter, or a hub id "
                 "while online."
             ) from exc
-        if local.is_dir():
-            fingerprint = directory_fingerprint(local)
-            if adapter:
-                base_local = Path(base_source)
-                base_fp = (
-                    directory_fingerprint(base_local) if base_local.is_dir() else _hub_fingerprint(base_source, None)
-                )
-                fingerprint = f"adapter:{fingerprint}+base:{base_fp or 'hub:' + base_source}"
-        else:
-            fingerprint = _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
+        fingerprint = source_fingerprint(name_or_path, revision)
+        if adapter:
+            fingerprint = f"adapter:{fingerprint}+base:{source_fingerprint(base_source, None)}"
         device_resolved = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device_resolved)
 
@@ -451,7 +431,7 @@ class HFCausalLM:
             return np.zeros((0, 3))  # no scored token, no loss: the attack scores NaN
         model = self.model
         input_ids = torch.as_tensor([list(ids)], dtype=torch.long, device=self.device)
-        params = [p for p in model.parameters() if p.requires_grad or p.is_leaf]
+        params = list(model.parameters())
         with torch.enable_grad():
             for p in params:
                 p.requires_grad_(True)
@@ -470,15 +450,12 @@ class HFCausalLM:
     @torch.inference_mode()
     def noisy_losses(self, ids: Sequence[int], first: int, sigma: float, n: int, seed: int) -> np.ndarray:
         """Mean token NLL of the text under ``n`` draws of N(0, sigma^2) noise added to its input embeddings."""
-        import hashlib
-
         if len(ids) - max(1, first) < 1:
             return np.full(n, np.nan)  # no scored token
         model = self.model
         input_ids = torch.as_tensor([list(ids)], dtype=torch.long, device=self.device)
         embeddings = model.get_input_embeddings()(input_ids)  # [1, L, d]
-        digest = hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes() + str(seed).encode()).digest()
-        gen = torch.Generator(device="cpu").manual_seed(int.from_bytes(digest[:8], "little") % (2**63))
+        gen = torch.Generator(device="cpu").manual_seed(text_seed(seed, " ".join(map(str, ids))))
         noise = torch.randn((n, *embeddings.shape[1:]), generator=gen, dtype=torch.float32)
         out = []
         for start in range(0, n, 8):

@@ -12,7 +12,6 @@ in the store never loads them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,8 +19,9 @@ from typing import Any, NamedTuple
 import torch
 
 from miakit.errors import MiakitError
-from miakit.targets.fingerprint import directory_fingerprint, state_dict_fingerprint, tokenizer_fingerprint
-from miakit.targets.hf_causal import _hub_fingerprint, resolve_device
+from miakit.seeding import text_seed
+from miakit.targets.fingerprint import source_fingerprint, state_dict_fingerprint, tokenizer_fingerprint
+from miakit.targets.hf_causal import resolve_device
 
 # Used when the MLM gives the original token probability 1, so 1 - p(original) is 0 (as the reference does).
 SATURATED_DENOMINATOR = 0.1
@@ -35,12 +35,6 @@ class Replacement(NamedTuple):
     token_id: int
     score: float  # p(token) / (1 - p(original)) at that position, under embedding dropout
     text: str  # the decoded neighbour
-
-
-def _text_seed(seed: int, text: str) -> int:
-    """A 63-bit generator seed from (seed, text): each text's dropout masks are independent of batching."""
-    digest = hashlib.sha256(f"{int(seed)}\x00{text}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def _looks_like_path(name: str) -> bool:
@@ -113,10 +107,7 @@ class HFMaskedLM:
                 f"Could not load masked LM '{name_or_path}' as a {where}: {exc}. Give a directory holding a "
                 "Hugging Face masked LM (config.json, tokenizer and weights), or a hub id while online."
             ) from exc
-        if local.is_dir():
-            fingerprint = directory_fingerprint(local)
-        else:
-            fingerprint = _hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
+        fingerprint = source_fingerprint(name_or_path, revision)
 
         def load() -> Any:
             try:
@@ -197,22 +188,9 @@ class HFMaskedLM:
             self._head_mode = None
 
     # ---- neighbours ---------------------------------------------------------------------------------
-    def neighbours(
-        self,
-        texts: Sequence[str],
-        n: int,
-        *,
-        top_k: int = 10,
-        dropout: float = 0.7,
-        seed: int = 0,
-        max_length: int = 512,
-        batch_size: int = 32,
-    ) -> list[list[str]]:
-        """``n`` one-token neighbours of each text, best-scored first (see :meth:`replacements`)."""
-        rows = self.replacements(
-            texts, n, top_k=top_k, dropout=dropout, seed=seed, max_length=max_length, batch_size=batch_size
-        )
-        return [[r.text for r in row] for row in rows]
+    def neighbours(self, texts: Sequence[str], n: int, **options: Any) -> list[list[str]]:
+        """``n`` one-token neighbours of each text, best-scored first; ``options`` as in :meth:`replacements`."""
+        return [[r.text for r in row] for row in self.replacements(texts, n, **options)]
 
     def replacements(
         self,
@@ -321,7 +299,7 @@ class HFMaskedLM:
         elif dropout == 1.0:
             masks = torch.zeros((len(positions), hidden))
         else:
-            generator = torch.Generator().manual_seed(_text_seed(seed, text))
+            generator = torch.Generator().manual_seed(text_seed(seed, text))
             keep = torch.rand((len(positions), hidden), generator=generator) >= dropout
             masks = keep.to(torch.float32) / (1.0 - dropout)
         out: list[tuple[float, int, int]] = []
