@@ -577,13 +577,16 @@ def blind(
     max_samples: int | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
+    benchmark: str | None = None,
+    benchmark_path: str | None = None,
     write: bool = True,
     console: Any = None,
 ) -> AuditResult:
     """Only the model-free blind baselines on labelled data (``miakit blind``): does the split itself leak?
 
-    Writes the same run files as an audit (results.json, scores, manifest, roc.png, report.html) with the
-    columns ``blind_bow``, ``blind_date`` and ``blind_ngram``.
+    ``data`` (or ``members``/``nonmembers``, or a ``benchmark`` spec with its local ``benchmark_path``) gives the
+    samples. Writes the same run files as an audit (results.json, scores, manifest, roc.png, report.html) with
+    the columns ``blind_bow``, ``blind_date`` and ``blind_ngram``.
     """
     from miakit.evaluate import blind_baselines, evaluate_scores, strongest_blind_warning
     from miakit.report import build_results
@@ -591,6 +594,12 @@ def blind(
     started = time.perf_counter()
     if isinstance(data, MembershipDataset):
         dataset = data
+    elif benchmark:
+        from miakit.data.benchmarks import load_benchmark
+
+        if data is not None or members or nonmembers:
+            raise MiakitError("Give either a benchmark or data files, not both.")
+        dataset = load_benchmark(benchmark, path=benchmark_path, max_samples=max_samples, seed=seed)
     else:
         dataset = load_dataset(
             str(data) if data is not None else None,

@@ -141,13 +141,17 @@ def blind_command(
     max_samples: Annotated[int | None, typer.Option(help="Stratified random subset of this size.")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed for folds, subsets and bootstrap.")] = 0,
+    benchmark: Annotated[
+        str | None, typer.Option(help="Published benchmark as data: wikimia:32, blind-mia:gutenberg, ...")
+    ] = None,
+    benchmark_path: Annotated[str | None, typer.Option(help="Local copy of the benchmark; else the hub.")] = None,
 ) -> None:
     """Model-free blind baselines only (bag-of-words, dates, n-grams): does the member/non-member split leak?"""
     from miakit.api import blind
 
     result = blind(
         data, members=members, nonmembers=nonmembers, out=out, max_samples=max_samples, bootstrap=bootstrap,
-        seed=seed, console=console,
+        seed=seed, benchmark=benchmark, benchmark_path=benchmark_path, console=console,
     )  # fmt: skip
     console.print(f"\nRun directory: {result.run_dir}")
     console.print(f"Report: {result.report_path}")

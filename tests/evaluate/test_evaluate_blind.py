@@ -7,10 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
 
 from miakit.errors import MiakitError
 from miakit.evaluate import BLIND_WARNING_PREFIX, AttackEvaluation, MetricValue, auroc, evaluate_scores
-from miakit.evaluate.blind import blind_bow_scores, blind_pipeline, blind_warning
+from miakit.evaluate.blind import BlindEnsemble, blind_bow_scores, blind_pipeline, blind_warning
 
 WORDS = (
     "the of and to in is was for on that with as by at from king queen river stone field winter summer "
@@ -44,6 +46,27 @@ def test_shifted_non_members_are_separated_and_warned():
     assert warning is not None and warning.startswith(BLIND_WARNING_PREFIX)
     assert "differ in distribution" in warning and "not evidence of membership" in warning
     assert f"{ev.metrics['auroc'].value:.3f}" in warning
+
+
+def test_ensemble_sees_case_and_length_shifts_a_lowercasing_tfidf_misses():
+    """Same words, members in lower case and non-members in Title Case (Multi-Web's caption shift)."""
+    texts = corpus(200, seed=8)
+    labels = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    texts = [t if y == 1 else t.title() for t, y in zip(texts, labels, strict=True)]
+    tfidf_only = BlindEnsemble()._views()["tfidf_logistic"]
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    lower = cross_val_predict(make_pipeline(*tfidf_only), texts, labels, cv=folds, method="predict_proba")[:, 1]
+    assert auroc(labels, lower) < 0.65  # lower-cased features cannot see the shift
+    assert auroc(labels, blind_bow_scores(texts, labels)) > 0.95
+
+
+def test_each_view_and_the_stack_are_fitted():
+    texts = corpus(60, seed=9)
+    labels = np.r_[np.ones(30, dtype=int), np.zeros(30, dtype=int)]
+    model = blind_pipeline(seed=1).fit(texts, labels)
+    assert list(model.views_) == ["tfidf_logistic", "counts_bayes", "counts_forest"]
+    assert model.stack_ is not None and model.stack_.coef_.shape == (1, 3)
+    assert model.predict(texts).shape == (60,)
 
 
 def test_scores_are_out_of_fold():

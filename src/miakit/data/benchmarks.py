@@ -1,4 +1,5 @@
-"""Loaders for published membership-inference benchmarks: WikiMIA, MIMIR, BookMIA and the VL-MIA text part.
+"""Loaders for published membership-inference benchmarks: WikiMIA, MIMIR, BookMIA, the VL-MIA text part and
+the blind-baseline paper's datasets (Gutenberg, arXiv, Multi-Web, LAION-MI).
 
 A spec names the benchmark and its part (``wikimia:32``, ``mimir:wikipedia_(en):ngram_13_0.8``, ``bookmia``,
 ``vlmia-text:llava_v15_gpt_text:32``). Data comes from a local copy (``path``) or, without one, from the
@@ -24,6 +25,8 @@ Layouts (checked against the public loaders and dataset cards, see BENCHMARKS):
 * VL-MIA text (``JaineLi/VL-MIA-text``): configs ``llava_v15_gpt_text`` (splits ``length_4/16/32/64``) and
   ``minigpt4_stage2_text`` (``length_16/32/64``), fields ``input`` and ``label`` (1 = member). A local file or
   directory with the same ``input``/``label`` fields works too.
+* Blind-MIA (``blind-mia:<dataset>``, GitHub ``ethz-spylab/Blind-MIA``, not on the Hub): folders of member and
+  non-member files, read by ``miakit.data.blind_mia``; a path (the clone) is required.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from miakit.data.blind_mia import BLIND_MIA_DATASETS, BLIND_MIA_REPO, read_blind_mia
 from miakit.data.labels import ACCEPTED, normalize_label
 from miakit.data.readers import _read_jsonl, detect_format
 from miakit.data.sample import MembershipDataset, Sample
@@ -113,6 +117,88 @@ BENCHMARKS: dict[str, BenchmarkInfo] = {
     ),
 }
 
+# The blind-baseline paper's own datasets (spec ``blind-mia:<name>``), read from a clone of its GitHub repository.
+BLIND_MIA_INFO: dict[str, BenchmarkInfo] = {
+    "gutenberg": BenchmarkInfo(
+        name="Blind-MIA Gutenberg",
+        hub_id="",
+        how_members_were_defined=(
+            "Whole Project Gutenberg books (after Meeus et al. 2024, for OpenLLaMA): members are books in PG-19, "
+            "part of RedPajama, the training data; non-members are books added to Project Gutenberg after the "
+            "training data was collected."
+        ),
+        known_bias=(
+            "Blind-MIA Gutenberg members and non-members differ in when the books were added to Project Gutenberg "
+            "(and so in era, spelling and front matter): a blind bag-of-words reaches AUROC 96.1 on it "
+            "(Das et al. 2024), above every published attack."
+        ),
+        distribution_shift=True,
+    ),
+    "arxiv1m": BenchmarkInfo(
+        name="Blind-MIA arXiv (all vs 1 month)",
+        hub_id="",
+        how_members_were_defined=(
+            "Whole arXiv papers (LaTeX source, after Meeus et al. 2024): members are papers in the RedPajama arXiv "
+            "set, from all months before its cutoff; non-members are papers from the one month after it."
+        ),
+        known_bias=(
+            "Blind-MIA arXiv all-vs-1-month non-members all come from one later month, while members span years: "
+            "the dates and references in the text give membership away (blind date detection: AUROC 72.3, "
+            "Das et al. 2024)."
+        ),
+        distribution_shift=True,
+    ),
+    "arxiv1m_1m": BenchmarkInfo(
+        name="Blind-MIA arXiv (1 month vs 1 month)",
+        hub_id="",
+        how_members_were_defined=(
+            "Whole arXiv papers from the RedPajama arXiv dump: members are papers of February 2023 (in the training "
+            "data), non-members papers of March 2023; written as member.npy / nonmember.npy by the repository's "
+            "data_script_1m_1m.py."
+        ),
+        known_bias=(
+            "Blind-MIA arXiv 1-month-vs-1-month is the least shifted of these sets (blind TPR 2.7% at 1% FPR, "
+            "Das et al. 2024), but members and non-members are still a month apart, so the split is not random."
+        ),
+        distribution_shift=True,
+    ),
+    "multi_web": BenchmarkInfo(
+        name="Blind-MIA Multi-Web",
+        hub_id="",
+        how_members_were_defined=(
+            "Image captions for multimodal (CLIP-style) models: members from the model's training captions, "
+            "non-members web alt-texts from another source (as collected for the blind-baseline paper)."
+        ),
+        known_bias=(
+            "Blind-MIA Multi-Web members and non-members come from different caption sources: in the repository's "
+            "files every member caption is lower case (about 6 words) while 98% of non-members have capitals "
+            "(about 17 words); a blind bag-of-words reaches AUROC 98 (Das et al. 2024)."
+        ),
+        distribution_shift=True,
+    ),
+    "laion_mi": BenchmarkInfo(
+        name="Blind-MIA LAION-MI",
+        hub_id="",
+        how_members_were_defined=(
+            "Captions of LAION-MI (Dubinski et al. 2024, for Stable Diffusion): members are LAION captions used "
+            "in training, non-members captions of images that were not."
+        ),
+        known_bias=(
+            "Blind-MIA LAION-MI members and non-members were not drawn at random from one pool: blind greedy "
+            "n-gram rules reach 8.9% TPR at 1% FPR against 2.5% for the best published attack (Das et al. 2024)."
+        ),
+        distribution_shift=True,
+    ),
+}
+BENCHMARKS["blind-mia"] = BenchmarkInfo(
+    name="Blind-MIA datasets",
+    hub_id="",
+    how_members_were_defined="See the dataset: "
+    + "; ".join(f"{k}: {v.how_members_were_defined}" for k, v in BLIND_MIA_INFO.items()),
+    known_bias="Every Blind-MIA dataset has members and non-members from different distributions (Das et al. 2024).",
+    distribution_shift=True,
+)
+
 WIKIMIA_LENGTHS = (32, 64, 128, 256)
 MIMIR_NGRAM_SPLITS = ("ngram_7_0.2", "ngram_13_0.2", "ngram_13_0.8")
 MIMIR_DEFAULT_SPLIT = "ngram_13_0.8"
@@ -146,7 +232,9 @@ VALID_SPECS = (
     f"{', '.join(MIMIR_NGRAM_SPLITS)} (default {MIMIR_DEFAULT_SPLIT}; temporal_arxiv: a month such as 2023_06; "
     "full_pile, c4, temporal_wiki: none); bookmia; "
     f"vlmia-text:<config>[:<length>] with config one of {', '.join(VLMIA_SPLITS)} and length 4, 16, 32 or 64 "
-    f"(default {VLMIA_DEFAULT_SPLIT.removeprefix('length_')})"
+    f"(default {VLMIA_DEFAULT_SPLIT.removeprefix('length_')}); "
+    f"blind-mia:<dataset> with dataset one of {', '.join(BLIND_MIA_DATASETS)} (a clone of {BLIND_MIA_REPO}, "
+    "given with --benchmark-path)"
 )
 
 
@@ -200,6 +288,10 @@ def parse_spec(spec: str) -> _Spec:
         if split not in splits:
             raise _bad_spec(spec, f"MIMIR domain {domain!r} has no split {split!r} (splits: {', '.join(splits)})")
         return _Spec(key, domain, split)
+    if key == "blind-mia":
+        if len(rest) != 1 or rest[0] not in BLIND_MIA_DATASETS:
+            raise _bad_spec(spec, f"Blind-MIA needs one dataset, one of {', '.join(BLIND_MIA_DATASETS)}")
+        return _Spec(key, None, rest[0])
     if key == "bookmia":
         if rest not in ([], ["train"]):
             raise _bad_spec(spec, "BookMIA has a single part; write just bookmia")
@@ -365,10 +457,11 @@ def load_benchmark(
 ) -> MembershipDataset:
     """Load a published benchmark as a MembershipDataset.
 
-    spec: ``wikimia:<32|64|128|256>``, ``mimir:<domain>[:<split>]``, ``bookmia`` or
-    ``vlmia-text:<config>[:<length>]``. path: a local copy (save_to_disk directory, directory of
-    ``<split>.jsonl`` files, or one JSONL/JSON/Parquet file); without it the split is downloaded with
-    ``datasets.load_dataset`` and a failure raises DataError asking for ``--benchmark-path``.
+    spec: ``wikimia:<32|64|128|256>``, ``mimir:<domain>[:<split>]``, ``bookmia``,
+    ``vlmia-text:<config>[:<length>]`` or ``blind-mia:<dataset>``. path: a local copy (save_to_disk directory,
+    directory of ``<split>.jsonl`` files, or one JSONL/JSON/Parquet file; for blind-mia the repository clone);
+    without it the split is downloaded with ``datasets.load_dataset`` and a failure raises DataError asking for
+    ``--benchmark-path``.
     max_samples: keep a seeded, label-stratified subset of that size (original order kept).
 
     Ids are ``<benchmark>-<split>-<row>`` (row from 0; MIMIR adds ``-m``/``-n``), meta holds ``benchmark`` and
@@ -380,20 +473,39 @@ def load_benchmark(
         isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
     ):
         raise MiakitError(f"max_samples must be a positive integer, got {max_samples!r}.")
-    if path is None:
-        rows, origin = _hub_rows(spec, parsed), BENCHMARKS[parsed.key].hub_id
+    warnings = []
+    if parsed.key == "blind-mia":
+        if path is None:
+            raise DataError(
+                f"Benchmark {spec!r} is not on the Hugging Face Hub: its files are in the GitHub repository "
+                f"{BLIND_MIA_REPO} (data/{parsed.split}). Clone it and pass the clone (or its data/{parsed.split} "
+                "folder) with --benchmark-path."
+            )
+        samples, dropped = read_blind_mia(Path(path), parsed.split)
+        if dropped:
+            warnings.append(f"{dropped} blank entries of {spec} were skipped.")
     else:
-        rows, origin = _local_rows(Path(path), parsed.split)
-    samples = _samples(parsed, rows, origin)
+        if path is None:
+            rows, origin = _hub_rows(spec, parsed), BENCHMARKS[parsed.key].hub_id
+        else:
+            rows, origin = _local_rows(Path(path), parsed.split)
+        samples = _samples(parsed, rows, origin)
     if max_samples is not None:
         keep = stratified_indices([s.label for s in samples], max_samples, seed)
         samples = [samples[i] for i in keep]
-    warnings = []
-    info = BENCHMARKS[parsed.key]
+    info = benchmark_info(spec)
     if info.distribution_shift or (parsed.key == "mimir" and _mimir_shifted(parsed)):
-        warnings.append(info.known_bias)
+        warnings.insert(0, info.known_bias)
     warnings.extend(dataset_warnings(samples))
     return MembershipDataset(samples, spec, warnings)
+
+
+def benchmark_info(spec: str) -> BenchmarkInfo:
+    """What a spec's benchmark is (for blind-mia, the named dataset): definition of members and known bias."""
+    parsed = parse_spec(spec)
+    if parsed.key == "blind-mia":
+        return BLIND_MIA_INFO[parsed.split]
+    return BENCHMARKS[parsed.key]
 
 
 def _mimir_shifted(parsed: _Spec) -> bool:

@@ -8,13 +8,18 @@ of membership. Scores are out-of-fold, so the classifier never scores a text it 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import FeatureUnion
+from sklearn.preprocessing import FunctionTransformer
 
 from miakit.errors import MiakitError
 from miakit.evaluate.metrics import AttackEvaluation
@@ -24,16 +29,96 @@ BLIND_NAME = "blind_bow"
 BLIND_WARNING_PREFIX = "Blind baseline:"
 
 
-def blind_pipeline(seed: int = 0) -> Pipeline:
-    """TF-IDF word 1-2-grams and char 3-5-grams + logistic regression; fitted fresh inside every fold."""
-    features = FeatureUnion(
+def _shape_features(texts: Sequence[str]) -> np.ndarray:
+    """Per text: characters, words, lines, upper-case letters, digits and punctuation, as log counts."""
+    rows = [
         [
-            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1)),
+            len(t),
+            len(t.split()),
+            t.count("\n") + 1,
+            sum(c.isupper() for c in t),
+            sum(c.isdigit() for c in t),
+            sum(not c.isalnum() and not c.isspace() for c in t),
         ]
-    )
-    classifier = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-    return Pipeline([("features", features), ("classifier", classifier)])
+        for t in texts
+    ]
+    return np.log1p(np.asarray(rows, dtype=np.float64))
+
+
+class BlindEnsemble(ClassifierMixin, BaseEstimator):
+    """Cross-validated stacked ensemble of bag-of-words classifiers on raw texts (after Das et al. 2024).
+
+    Three views of the text, each with its own classifier:
+
+    * ``tfidf_logistic``: TF-IDF word 1-2-grams and char 3-5-grams (lower-cased) + logistic regression;
+    * ``counts_bayes``: case-kept word 1-2-gram counts + multinomial naive Bayes;
+    * ``counts_forest``: case-kept word counts plus length and casing counts + a random forest.
+
+    A logistic regression stacks their probabilities, trained on the inner out-of-fold probabilities of
+    ``inner_splits`` stratified folds, so it learns which view separates this data. The vectorisers are
+    fitted once per ``fit`` on the training texts only (unsupervised, so the inner folds leak no labels);
+    texts passed to ``predict_proba`` are never fitted on.
+    """
+
+    def __init__(self, seed: int = 0, inner_splits: int = 3) -> None:
+        self.seed = seed
+        self.inner_splits = inner_splits
+
+    def _views(self) -> dict[str, tuple[Any, Any]]:
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+        return {
+            "tfidf_logistic": (
+                FeatureUnion([("words", words), ("chars", chars)]),
+                LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed),
+            ),
+            "counts_bayes": (CountVectorizer(lowercase=False, ngram_range=(1, 2)), MultinomialNB()),
+            "counts_forest": (
+                FeatureUnion(
+                    [
+                        ("counts", CountVectorizer(lowercase=False, max_features=2000)),
+                        ("shape", FunctionTransformer(_shape_features)),
+                    ]
+                ),
+                RandomForestClassifier(n_estimators=50, min_samples_leaf=2, random_state=self.seed, n_jobs=1),
+            ),
+        }
+
+    def fit(self, texts: Sequence[str], y: ArrayLike) -> BlindEnsemble:
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        smallest = min(int(np.count_nonzero(y == c)) for c in self.classes_)
+        inner = StratifiedKFold(min(self.inner_splits, max(2, smallest)), shuffle=True, random_state=self.seed)
+        self.views_: dict[str, tuple[Any, Any]] = {}
+        stacked = []
+        for name, (vectoriser, classifier) in self._views().items():
+            matrix = vectoriser.fit_transform(texts)
+            if smallest >= 2:
+                oof = cross_val_predict(clone(classifier), matrix, y, cv=inner, method="predict_proba")
+                stacked.append(oof[:, 1])
+            self.views_[name] = (vectoriser, classifier.fit(matrix, y))
+        # with a single sample of a class there are no inner folds: the views are averaged instead
+        self.stack_ = (
+            LogisticRegression(max_iter=1000, random_state=self.seed).fit(np.column_stack(stacked), y)
+            if stacked
+            else None
+        )
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        columns = np.column_stack([clf.predict_proba(vec.transform(texts))[:, 1] for vec, clf in self.views_.values()])
+        if self.stack_ is None:
+            p = columns.mean(axis=1)
+            return np.column_stack([1 - p, p])
+        return self.stack_.predict_proba(columns)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(texts), axis=1)]
+
+
+def blind_pipeline(seed: int = 0) -> BlindEnsemble:
+    """The blind bag-of-words classifier, unfitted (fitted fresh inside every outer fold)."""
+    return BlindEnsemble(seed=seed)
 
 
 def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> StratifiedKFold:
@@ -50,10 +135,11 @@ def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> StratifiedKFold
 
 
 def blind_bow_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold P(member | text) from the blind bag-of-words classifier (higher = member).
+    """Out-of-fold P(member | text) from the blind bag-of-words ensemble (higher = member).
 
-    Uses StratifiedKFold + cross_val_predict, so vectoriser and classifier are fitted on the other folds
-    only. n_splits shrinks to the smaller class size; fewer than 2 samples in a class is an error.
+    Uses StratifiedKFold + cross_val_predict, so vectorisers, base classifiers and the stacking model are
+    fitted on the other folds only. n_splits shrinks to the smaller class size; fewer than 2 samples in a
+    class is an error.
     """
     y = validate_labels(labels)
     texts = [str(t) for t in texts]
