@@ -230,8 +230,10 @@ def audit(
         seed=cfg.seed,
     )
     dataset = split.evaluation
-    if cfg.chunk_words:
+    if cfg.chunk_words:  # after the split, so a document's chunks are all on one side
         dataset = chunk_dataset(dataset, cfg.chunk_words)
+        if split.calibration is not None:
+            split.calibration = chunk_dataset(split.calibration, cfg.chunk_words)
     timings: dict[str, float] = {"load_data": time.perf_counter() - started}
 
     t0 = time.perf_counter()
@@ -325,9 +327,17 @@ def audit(
         }
     )
     results = build_results(evaluations, warnings, skipped, kinds)
+    tables: dict[str, pd.DataFrame] = {}
     results.update(_audit_figures(labels, columns, kinds, evaluations, cfg))
     if labelled and any(s.group is not None for s in samples):
-        results["documents"] = document_results(samples, labels, columns, cfg)
+        t0 = time.perf_counter()
+        from miakit.evaluate.documents import document_table
+
+        known = known_nonmember_scores(engine, attacks, split.calibration)
+        results["documents"] = document_results(samples, labels, columns, cfg, known=known)
+        groups = [s.group if s.group is not None else s.id for s in samples]
+        tables["documents"] = document_table(groups, labels, columns, known.get("scores"))
+        timings["documents"] = time.perf_counter() - t0
     if canary_rows:
         results["canaries"] = canary_rows
     if calibration_info is not None:
@@ -372,7 +382,9 @@ def audit(
         "git": _git_commit(),
     }
 
-    return _finish_run(results, scores_df, manifest, out=cfg.out, suffix="", write=write, console=console)
+    return _finish_run(
+        results, scores_df, manifest, out=cfg.out, suffix="", write=write, console=console, tables=tables
+    )
 
 
 def _finish_run(
@@ -384,14 +396,20 @@ def _finish_run(
     suffix: str,
     write: bool,
     console: Any,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> AuditResult:
-    """Write the run directory (``out``, else runs/<time><suffix>), print the table, wrap it all up."""
+    """Write the run directory (``out``, else runs/<time><suffix>), print the table, wrap it all up.
+
+    ``tables``: further per-row results written as ``<name>.csv`` (e.g. ``documents``).
+    """
     from miakit.report import print_results, render_run, write_run_files
 
     run_dir = None
     if write:
         run_dir = Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + suffix)
         write_run_files(run_dir, results, scores_df, manifest)
+        for name, table in (tables or {}).items():
+            table.to_csv(run_dir / f"{name}.csv", index=False)
         render_run(run_dir)
     if console is not None:
         print_results(results, console)
@@ -417,19 +435,58 @@ def chunk_dataset(dataset: MembershipDataset, words: int) -> MembershipDataset:
     return MembershipDataset(chunks, dataset.source, list(dataset.warnings))
 
 
-def document_results(
-    samples: Sequence[Sample], labels: np.ndarray, columns: dict[str, np.ndarray], cfg: Any
+def known_nonmember_scores(
+    engine: Any, attacks: dict[str, Attack], calibration: MembershipDataset | None
 ) -> dict[str, Any]:
-    """Document-level metrics: chunk scores aggregated per group by each statistic, then evaluated."""
+    """Scores of the calibration non-members (known non-member documents) by every attack not fitted on them.
+
+    The reference of the document statistics (Puerto et al.). Attacks fitted on the calibration set would
+    score their own training samples, so they keep the other documents as reference. Returns
+    ``{"scores": {column: array}, "n_chunks": int, "n_documents": int}``, empty without non-members.
+    """
+    if calibration is None:
+        return {}
+    known = [s for s in calibration.samples if s.label == 0]
+    usable = {c: a for c, a in attacks.items() if not a.needs_calibration}
+    if not known or not usable:
+        return {}
+    signals = collect_signals(engine, list(usable.values()), known)
+    scores = {c: np.asarray(a.score(known, signals), dtype=np.float64) for c, a in usable.items()}
+    documents = {s.group if s.group is not None else s.id for s in known}
+    return {"scores": scores, "n_chunks": len(known), "n_documents": len(documents)}
+
+
+def document_results(
+    samples: Sequence[Sample],
+    labels: np.ndarray,
+    columns: dict[str, np.ndarray],
+    cfg: Any,
+    known: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Document-level metrics: chunk scores aggregated per group by each statistic, then evaluated.
+
+    ``known``: from ``known_nonmember_scores``; the ``above`` and ``mwu`` statistics of the attacks it scored
+    compare each document with those known non-member chunks, the others with the other documents.
+    """
     from miakit.evaluate import evaluate_scores
     from miakit.evaluate.documents import METHODS, document_scores
 
+    known = known or {}
+    reference_scores = known.get("scores", {})
     groups = [s.group if s.group is not None else s.id for s in samples]
-    out: dict[str, Any] = {"methods": {}}
+    out: dict[str, Any] = {"methods": {}, "reference": {}}
+    for column in columns:
+        out["reference"][column] = (
+            f"known non-members: {known['n_chunks']} chunks of {known['n_documents']} calibration documents"
+            if column in reference_scores
+            else "the other evaluated documents"
+        )
     for method in METHODS:
         per_attack = {}
         for column, scores in columns.items():
-            ids, doc_labels, doc_scores = document_scores(groups, labels, scores, method)
+            ids, doc_labels, doc_scores = document_scores(
+                groups, labels, scores, method, reference=reference_scores.get(column)
+            )
             if min((doc_labels == 1).sum(), (doc_labels == 0).sum()) < 2:
                 return {"note": "fewer than 2 member or non-member documents: no document-level metrics"}
             evaluation = evaluate_scores(doc_labels, doc_scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed)

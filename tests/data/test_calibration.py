@@ -25,6 +25,21 @@ def test_fraction_is_stratified_seeded_and_disjoint():
     assert again.calibration.ids == split.calibration.ids
 
 
+def test_fraction_holds_out_whole_documents():
+    """Samples sharing a group are one document: all its chunks go to calibration or all stay evaluated."""
+    samples = [Sample(f"d{d}#{c}", f"doc {d} chunk {c}", d % 2, f"d{d}") for d in range(20) for c in range(d % 3 + 1)]
+    split = split_calibration(MembershipDataset(samples, source="docs"), fraction=0.2, seed=1)
+    held = {s.group for s in split.calibration}
+    kept = {s.group for s in split.evaluation}
+    assert len(held) == 4 and not held & kept and len(held | kept) == 20
+    assert split.info["unit"] == "documents" and "of the documents of docs" in split.info["source"]
+    assert sum(1 for s in samples if s.group in held) == len(split.calibration)
+    assert {s.label for s in split.calibration} == {0, 1}
+    mixed = MembershipDataset([Sample("a", "x", 1, "g"), Sample("b", "y", 0, "g"), *samples], source="m")
+    with pytest.raises(DataError, match="mixes member and non-member"):
+        split_calibration(mixed, fraction=0.2)
+
+
 def test_calibration_file_overlap_is_removed_and_counted():
     data = _data(20)
     known = MembershipDataset([Sample("k1", "text number 3", 1), Sample("k2", "unrelated", 0)], source="cal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from miakit.errors import MiakitError
@@ -26,6 +27,40 @@ def test_statistics_match_their_definitions():
     assert mwu[2] == pytest.approx(4 / 5)
     with pytest.raises(MiakitError, match="mixes member and non-member"):
         document_scores(["a", "a"], [1, 0], [0.1, 0.2])
+
+
+def test_statistics_against_known_non_member_chunks():
+    groups = ["a", "a", "b", "c", "c", "c"]
+    labels = [1, 1, 0, 1, 1, 1]
+    scores = [0.9, 0.2, 0.5, 0.6, np.nan, 0.3]
+    known = [0.1, 0.4, 0.55, np.nan]
+    _, _, mwu = document_scores(groups, labels, scores, "mwu", reference=known)
+    # a: 0.9 beats all 4 (NaN = -inf), 0.2 beats 0.1 and -inf -> 6 / 8
+    assert mwu.tolist() == pytest.approx([6 / 8, 3 / 4, (4 + 0.5 + 2) / 12])  # c: NaN ties NaN (0.5)
+    _, _, above = document_scores(groups, labels, scores, "above", reference=known)
+    # threshold = median of the finite known scores (0.1, 0.4, 0.55) = 0.4
+    assert above.tolist() == pytest.approx([0.5, 1.0, 1 / 3])
+    _, _, mean = document_scores(groups, labels, scores, "mean", reference=known)
+    assert mean[0] == pytest.approx(0.55)  # the mean ignores the reference
+    with pytest.raises(MiakitError, match="reference for document scores is empty"):
+        document_scores(groups, labels, scores, "mwu", reference=[])
+
+
+def test_document_table_p_values():
+    from scipy.stats import mannwhitneyu
+
+    from miakit.evaluate.documents import document_table
+
+    groups = ["a", "a", "a", "b", "b"]
+    scores = {"loss": np.array([3.0, 2.5, 4.0, 0.1, np.nan]), "zlib": np.array([1.0, 2.0, 3.0, 4.0, 5.0])}
+    known = {"loss": np.array([0.0, 0.5, 1.0, 1.5, 0.2, 0.3])}
+    table = document_table(groups, [1, 1, 1, 0, 0], scores, known)
+    assert table["document"].tolist() == ["a", "b"] and table["n_chunks"].tolist() == [3, 2]
+    expected = mannwhitneyu([3.0, 2.5, 4.0], known["loss"], alternative="greater").pvalue
+    assert table.loc[0, "loss:p_value"] == pytest.approx(expected)
+    assert table.loc[0, "loss:p_value"] < 0.05 < table.loc[1, "loss:p_value"]
+    assert table.loc[0, "loss:mwu"] == 1.0 and "zlib:p_value" not in table  # no known reference for zlib
+    assert table.loc[1, "loss:mean"] == -np.inf
 
 
 def test_chunk_text():
@@ -67,6 +102,61 @@ def test_document_auroc_rises_with_chunks_per_document(weak_scenario, tmp_path, 
         aurocs[k] = result.results["documents"]["methods"][method]["loss"]["auroc"]["value"]
         assert result.results["documents"]["n_documents"] == 2 * 192 // k
     assert aurocs[8] > aurocs[1] + 0.1, aurocs  # measured: 0.670 per passage; 8 per document 0.931 (mean), 0.944 (mwu)
+
+
+def test_known_non_member_documents_are_the_mwu_reference(weak_scenario, tmp_path, cache_dir):
+    """With --calibration-fraction on grouped data, whole documents are held out, their non-member chunks are
+    scored, and each evaluated document's mwu statistic is its chunks against those known chunks."""
+    from sklearn.metrics import roc_auc_score
+
+    from miakit.api import audit
+    from miakit.data import load_dataset
+    from miakit.data.calibration import split_calibration
+
+    k = 8
+    rows = [
+        {"id": f"{tag}{i}", "text": t, "label": label, "group": f"{tag}doc{i // k}"}
+        for tag, texts, label in (("m", weak_scenario["members"], 1), ("n", weak_scenario["nonmembers"], 0))
+        for i, t in enumerate(texts)
+    ]
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target = str(weak_scenario["target"])
+    result = audit(target, str(data), attacks="loss", bootstrap=0, progress=False, calibration_fraction=0.25,
+                   out=str(tmp_path / "run"))  # fmt: skip
+    docs = result.results["documents"]
+    held = split_calibration(load_dataset(str(data)), fraction=0.25, seed=0).calibration
+    known = [s for s in held if s.label == 0]
+    assert len({s.group for s in held}) == 12 and len(known) == 6 * k
+    assert docs["reference"]["loss"] == f"known non-members: {6 * k} chunks of 6 calibration documents"
+    assert docs["reference"]["blind_bow"] == "the other evaluated documents"
+    assert docs["n_documents"] == 48 - 12
+
+    # independent: LOSS of the known chunks (a separate audit on them), U statistic per document, AUROC
+    known_run = audit(target, [s for s in known], attacks="loss", bootstrap=0, progress=False, write=False)
+    known_scores = known_run.scores["loss"].to_numpy()
+    per_doc: dict[str, list[float]] = {}
+    labels: dict[str, int] = {}
+    ids = result.scores["id"].tolist()
+    group_of = {r["id"]: r["group"] for r in rows}
+    for sid, label, score in zip(ids, result.scores["label"], result.scores["loss"], strict=True):
+        per_doc.setdefault(group_of[sid], []).append(score)
+        labels[group_of[sid]] = int(label)
+    u = {
+        g: np.mean([[float(a > b) + 0.5 * float(a == b) for b in known_scores] for a in v]) for g, v in per_doc.items()
+    }
+    expected = roc_auc_score([labels[g] for g in u], [u[g] for g in u])
+    assert docs["methods"]["mwu"]["loss"]["auroc"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert expected > 0.8  # measured: see the note of issue 5
+    assert (
+        "known non-members: 48 chunks of 6 calibration documents (loss)"
+        in (tmp_path / "run" / "report.html").read_text()
+    )
+    table = pd.read_csv(tmp_path / "run" / "documents.csv")
+    assert len(table) == 36 and table["n_chunks"].eq(k).all()
+    assert table["loss:mwu"].to_numpy() == pytest.approx([u[g] for g in table["document"]])
+    p = table.groupby("label")["loss:p_value"].median()
+    assert p[1] < 0.05 < p[0]  # a trained-on document stands out against known non-members; a held-out one not
 
 
 def test_chunk_words_cuts_long_samples_into_documents(trained_scenario, tmp_path, cache_dir):

@@ -53,19 +53,41 @@ def split_calibration(
             raise DataError(f"--calibration-fraction must lie strictly between 0 and 1 (got {fraction}).")
         if not data.is_labelled:
             raise DataError("--calibration-fraction needs labelled data.")
-        n = max(2, round(fraction * len(data)))
-        if n >= len(data) - 1:
-            raise DataError(f"A calibration fraction of {fraction} leaves too few samples to evaluate.")
-        held = stratified_indices(data.labels, n, seed=seed)
-        held_set = set(held)
-        calibration = data.subset(held)
+        held_set, unit = _held_out(data, fraction, seed)
+        calibration = data.subset(sorted(held_set))
         evaluation = data.subset([i for i in range(len(data)) if i not in held_set])
         info = {
-            "source": f"{fraction:g} of {data.source or 'the data'} (stratified, seed {seed})",
+            "source": f"{fraction:g} of the {unit} of {data.source or 'the data'} (stratified, seed {seed})",
             "fraction": fraction,
+            "unit": unit,
         }
     labels = calibration.labels
     info.update(n_members=sum(1 for v in labels if v == 1), n_nonmembers=sum(1 for v in labels if v == 0))
     if not len(evaluation):
         raise DataError("Every sample of the data is also in the calibration set: nothing is left to score.")
     return CalibrationSplit(evaluation, calibration, info)
+
+
+def _held_out(data: MembershipDataset, fraction: float, seed: int) -> tuple[set[int], str]:
+    """Indices held out for calibration: a stratified fraction of the samples, or of the documents (whole
+    groups) when samples carry a ``group``, so no document has chunks on both sides."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(data.samples):
+        groups.setdefault(s.group if s.group is not None else f"\0{s.id}", []).append(i)
+    grouped = len(groups) < len(data)
+    keys = list(groups)
+    if grouped:
+        labels = []
+        for key in keys:
+            found = {data.samples[i].label for i in groups[key]}
+            if len(found) != 1:
+                raise DataError(f"Document {key!r} mixes member and non-member samples; a group must have one label.")
+            labels.append(found.pop())
+    else:
+        labels = list(data.labels)
+    unit = "documents" if grouped else "samples"
+    n = max(2, round(fraction * len(keys)))
+    if n >= len(keys) - 1:
+        raise DataError(f"A calibration fraction of {fraction} leaves too few {unit} to evaluate.")
+    chosen = stratified_indices(labels, n, seed=seed)
+    return {i for k in chosen for i in groups[keys[k]]}, unit
