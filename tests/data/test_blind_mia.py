@@ -126,3 +126,18 @@ def test_cli_blind_on_blind_mia_layout(tmp_path: Path) -> None:
     results = json.loads((out / "results.json").read_text())
     assert results["attacks"]["blind_bow"]["auroc"]["value"] > 0.95
     assert results["warnings"][0].startswith("Blind baseline:")
+
+
+def test_audit_gutenberg_layout_as_chunked_documents(trained_scenario, tmp_path, cache_dir):
+    """`miakit audit --benchmark blind-mia:gutenberg --chunk-words N`: each book file becomes one document."""
+    from test_cli import run_cli
+
+    members = [" ".join(trained_scenario["members"][3 * i : 3 * i + 3]) for i in range(5)]
+    nonmembers = [" ".join(trained_scenario["nonmembers"][3 * i : 3 * i + 3]) for i in range(5)]
+    root = _files_layout(tmp_path / "clone", "gutenberg", members, nonmembers)
+    out = tmp_path / "run"
+    args = ("--model", trained_scenario["target"], "--benchmark", "blind-mia:gutenberg", "--benchmark-path", root)
+    assert run_cli("audit", *args, "--chunk-words", "25", "--attacks", "loss", "--bootstrap", "0", "--out", out) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["documents"]["n_documents"] == 10 and results["documents"]["chunks_per_document"] > 2
+    assert BLIND_MIA_INFO["gutenberg"].known_bias in results["warnings"]
