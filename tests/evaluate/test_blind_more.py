@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from miakit.evaluate import auroc
+from miakit.evaluate import auroc, blind
 from miakit.evaluate.blind_more import (
     blind_date_scores,
     blind_ngram_scores,
@@ -90,3 +90,16 @@ def test_blind_command_writes_a_run_and_warns_on_a_shift(shifted_split, tmp_path
     assert "blind_date" in results["warnings"][0] or "blind_bow" in results["warnings"][0]
     for name in ("scores.csv", "manifest.json", "roc.png", "report.html"):
         assert (out / name).is_file()
+
+
+def test_character_markers_catch_an_encoding_shift_word_ngrams_miss():
+    """Members write "king's", non-members "king’s" (a typographic apostrophe, as in scraped captions): the
+    word tokens are identical, only character n-grams see the difference."""
+    rng = np.random.default_rng(11)
+    words = "king queen river stone field winter summer bread iron silver garden tower horse ship".split()
+    labels = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    mark = {1: "'", 0: "\u2019"}
+    texts = [" ".join(f"{w}{mark[y]}s" if rng.random() < 0.3 else w for w in rng.choice(words, 12)) for y in labels]
+    assert auroc(labels, blind_ngram_scores(texts, labels)) > 0.9
+    long_texts = [t + " " + "x" * (blind.CHAR_NGRAMS_UP_TO_CHARS + 1) for t in texts]  # words only
+    assert auroc(labels, blind_ngram_scores(long_texts, labels)) < 0.65

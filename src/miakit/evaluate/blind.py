@@ -7,6 +7,7 @@ of membership. Scores are out-of-fold, so the classifier never scores a text it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,19 +27,25 @@ from miakit.evaluate.metrics import AttackEvaluation
 from miakit.evaluate.scores import validate_labels
 
 BLIND_NAME = "blind_bow"
+CHAR_NGRAMS_UP_TO_CHARS = 2000  # median text length up to which character n-grams are used
 BLIND_WARNING_PREFIX = "Blind baseline:"
 
 
+_UPPER = re.compile(r"[^\W\d_a-z\u00df-\u00ff]")  # word characters that are not digits, "_" or lower case
+_DIGIT = re.compile(r"\d")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
 def _shape_features(texts: Sequence[str]) -> np.ndarray:
-    """Per text: characters, words, lines, upper-case letters, digits and punctuation, as log counts."""
+    """Per text: characters, words, lines, capital letters, digits and punctuation, as log counts."""
     rows = [
         [
             len(t),
             len(t.split()),
             t.count("\n") + 1,
-            sum(c.isupper() for c in t),
-            sum(c.isdigit() for c in t),
-            sum(not c.isalnum() and not c.isspace() for c in t),
+            len(_UPPER.findall(t)),
+            len(_DIGIT.findall(t)),
+            len(_PUNCT.findall(t)),
         ]
         for t in texts
     ]
@@ -50,7 +57,9 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
 
     Three views of the text, each with its own classifier:
 
-    * ``tfidf_logistic``: TF-IDF word 1-2-grams and char 3-5-grams (lower-cased) + logistic regression;
+    * ``tfidf_logistic``: TF-IDF word 1-2-grams and char 3-5-grams (lower-cased) + logistic regression; the
+      char n-grams only when the median text has at most 2,000 characters (whole books would make their
+      vocabulary huge and slow, and words suffice there);
     * ``counts_bayes``: case-kept word 1-2-gram counts + multinomial naive Bayes;
     * ``counts_forest``: case-kept word counts plus length and casing counts + a random forest.
 
@@ -64,14 +73,14 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.inner_splits = inner_splits
 
-    def _views(self) -> dict[str, tuple[Any, Any]]:
+    def _views(self, texts: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
         words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+        text_view: Any = words
+        if not texts or float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
+            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+            text_view = FeatureUnion([("words", words), ("chars", chars)])
         return {
-            "tfidf_logistic": (
-                FeatureUnion([("words", words), ("chars", chars)]),
-                LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed),
-            ),
+            "tfidf_logistic": (text_view, LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed)),
             "counts_bayes": (CountVectorizer(lowercase=False, ngram_range=(1, 2)), MultinomialNB()),
             "counts_forest": (
                 FeatureUnion(
@@ -91,7 +100,7 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
         inner = StratifiedKFold(min(self.inner_splits, max(2, smallest)), shuffle=True, random_state=self.seed)
         self.views_: dict[str, tuple[Any, Any]] = {}
         stacked = []
-        for name, (vectoriser, classifier) in self._views().items():
+        for name, (vectoriser, classifier) in self._views(texts).items():
             matrix = vectoriser.fit_transform(texts)
             if smallest >= 2:
                 oof = cross_val_predict(clone(classifier), matrix, y, cv=inner, method="predict_proba")
