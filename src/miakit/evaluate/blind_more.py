@@ -86,13 +86,13 @@ def select_ngrams(present: Any, y: np.ndarray, *, max_rate: float = 0.01, k: int
 
 
 def _ngram_vectoriser(texts: Sequence[str], ngram_range: tuple[int, int]) -> Any:
-    """Case-kept word n-grams, plus character 1-5-grams (the paper's markers) when texts are short enough for
-    their vocabulary to stay small (captions, snippets; not whole books)."""
-    words = CountVectorizer(ngram_range=ngram_range, binary=True, min_df=2, lowercase=False)
+    """Case-kept binary word n-grams, plus character 1-5-grams (the paper's markers) when texts are short
+    enough for their vocabulary to stay small (captions, snippets; not whole books)."""
     from miakit.evaluate.blind import CHAR_NGRAMS_UP_TO_CHARS
 
+    words = CountVectorizer(ngram_range=ngram_range, binary=True, lowercase=False)
     if texts and float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
-        chars = CountVectorizer(analyzer="char", ngram_range=(1, 5), binary=True, min_df=2, lowercase=False)
+        chars = CountVectorizer(analyzer="char", ngram_range=(1, 5), binary=True, lowercase=False)
         return FeatureUnion([("words", words), ("chars", chars)])
     return words
 
@@ -104,17 +104,22 @@ def blind_ngram_scores(
     chosen as non-member-only markers, counted in the text.
 
     Markers are case-kept word n-grams and, for short texts (median at most 2,000 characters), character
-    1-5-grams as in Das et al.'s greedy selection."""
+    1-5-grams as in Das et al.'s greedy selection. Only n-grams in at least 2 training texts are candidates.
+    The texts are counted once; each fold then keeps the columns its training texts support, which equals
+    fitting the vocabulary on the training folds (no label is involved in counting)."""
     y = validate_labels(labels)
     texts = [str(t) for t in texts]
     out = np.zeros(len(y))
+    try:
+        present = sparse.csr_matrix(_ngram_vectoriser(texts, ngram_range).fit_transform(texts))
+    except ValueError:  # not a single n-gram in any text
+        return out
     for train, test in _folds(y, n_splits, seed):
-        vectoriser = _ngram_vectoriser([texts[i] for i in train], ngram_range)
-        try:
-            train_x = vectoriser.fit_transform([texts[i] for i in train])
-        except ValueError:  # no n-gram occurs twice: nothing to select
+        train_x = present[train]
+        supported = np.flatnonzero(np.asarray(train_x.sum(axis=0)).ravel() >= 2)
+        if not len(supported):  # no n-gram occurs twice: nothing to select
             continue
-        test_x = vectoriser.transform([texts[i] for i in test])
+        train_x, test_x = train_x[:, supported], present[test][:, supported]
         for_members = select_ngrams(train_x, y[train])
         for_nonmembers = select_ngrams(train_x, 1 - y[train])
         hits = np.asarray(test_x[:, for_members].sum(axis=1)).ravel()
