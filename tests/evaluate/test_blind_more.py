@@ -103,3 +103,30 @@ def test_character_markers_catch_an_encoding_shift_word_ngrams_miss():
     assert auroc(labels, blind_ngram_scores(texts, labels)) > 0.9
     long_texts = [t + " " + "x" * (blind.CHAR_NGRAMS_UP_TO_CHARS + 1) for t in texts]  # words only
     assert auroc(labels, blind_ngram_scores(long_texts, labels)) < 0.65
+
+
+def test_counting_once_equals_a_vocabulary_fitted_per_training_fold():
+    """The shared count matrix, cut to the n-grams in >= 2 training texts, gives the scores of vectorisers
+    fitted on each training fold alone (the plain out-of-fold procedure, written out here)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import FeatureUnion
+
+    rng = np.random.default_rng(12)
+    texts = [p["text"] for p in load_bundled_passages(160)]
+    labels = np.r_[np.ones(80, dtype=int), np.zeros(80, dtype=int)]
+    texts = [t + (" Anno 1611" if y and rng.random() < 0.4 else "") for t, y in zip(texts, labels, strict=True)]
+    expected = np.zeros(len(texts))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(texts, labels):
+        union = FeatureUnion(
+            [
+                ("words", CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, lowercase=False)),
+                ("chars", CountVectorizer(analyzer="char", ngram_range=(1, 5), binary=True, min_df=2, lowercase=False)),
+            ]
+        )
+        train_x = union.fit_transform([texts[i] for i in train])
+        test_x = union.transform([texts[i] for i in test])
+        hits = test_x[:, select_ngrams(train_x, labels[train])].sum(axis=1)
+        misses = test_x[:, select_ngrams(train_x, 1 - labels[train])].sum(axis=1)
+        expected[test] = np.asarray(hits - misses).ravel()
+    np.testing.assert_array_equal(blind_ngram_scores(texts, labels), expected)
