@@ -303,7 +303,7 @@ def audit(
     kinds: dict[str, str] = {}
     t0 = time.perf_counter()
     if labelled and min((labels == 1).sum(), (labels == 0).sum()) >= 2:
-        columns.update(blind_baselines([s.text for s in samples], labels, seed=cfg.seed))
+        columns.update(blind_baselines([s.text for s in samples], labels, seed=cfg.seed, groups=sample_groups(samples)))
         for column, scores in columns.items():
             evaluations[column] = evaluate_scores(
                 labels, scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed, nan_policy=cfg.nan_policy
@@ -334,9 +334,12 @@ def audit(
         from miakit.evaluate.documents import document_table
 
         known = known_nonmember_scores(engine, attacks, split.calibration)
+        if known:
+            warning = chunk_length_warning(samples, [s for s in split.calibration.samples if s.label == 0])
+            if warning:
+                results["warnings"].append(warning)
         results["documents"] = document_results(samples, labels, columns, cfg, known=known)
-        groups = [s.group if s.group is not None else s.id for s in samples]
-        tables["documents"] = document_table(groups, labels, columns, known.get("scores"))
+        tables["documents"] = document_table(sample_groups(samples) or [], labels, columns, known.get("scores"))
         timings["documents"] = time.perf_counter() - t0
     if canary_rows:
         results["canaries"] = canary_rows
@@ -421,6 +424,27 @@ def _finish_run(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def chunk_length_warning(evaluated: Sequence[Sample], known: Sequence[Sample]) -> str | None:
+    """A warning when the known non-member chunks are far longer or shorter than the evaluated ones: length
+    moves loss-type scores, so document statistics against them would compare unlike texts."""
+    mine = float(np.median([len(s.text.split()) for s in evaluated]))
+    theirs = float(np.median([len(s.text.split()) for s in known]))
+    if min(mine, theirs) > 0 and max(mine, theirs) / min(mine, theirs) <= 2:
+        return None
+    return (
+        f"Documents: the known non-member chunks of the calibration set have a median of {theirs:g} words, the "
+        f"evaluated chunks {mine:g}; the document statistics against them compare texts of different length. "
+        "Cut both the same way (e.g. --chunk-words N)."
+    )
+
+
+def sample_groups(samples: Sequence[Sample]) -> list[str] | None:
+    """The document of each sample (its group, else its own id), or None when no sample has a group."""
+    if all(s.group is None for s in samples):
+        return None
+    return [s.group if s.group is not None else s.id for s in samples]
 
 
 def chunk_dataset(dataset: MembershipDataset, words: int) -> MembershipDataset:
@@ -649,12 +673,14 @@ def blind(
     from miakit.report import build_results
 
     started = time.perf_counter()
+    if benchmark and data is not None:
+        raise MiakitError("Give either a benchmark or data, not both.")
     if isinstance(data, MembershipDataset):
         dataset = data
     elif benchmark:
         from miakit.data.benchmarks import load_benchmark
 
-        if data is not None or members or nonmembers:
+        if members or nonmembers:
             raise MiakitError("Give either a benchmark or data files, not both.")
         dataset = load_benchmark(benchmark, path=benchmark_path, max_samples=max_samples, seed=seed)
     else:
@@ -669,7 +695,7 @@ def blind(
     labels = np.array([s.label if s.label is not None else -1 for s in samples])
     if not dataset.is_labelled or min((labels == 1).sum(), (labels == 0).sum()) < 2:
         raise MiakitError("Blind baselines need labelled data with at least 2 members and 2 non-members.")
-    columns = blind_baselines([s.text for s in samples], labels, seed=seed)
+    columns = blind_baselines([s.text for s in samples], labels, seed=seed, groups=sample_groups(samples))
     evaluations = {
         name: evaluate_scores(labels, scores, n_bootstrap=bootstrap, seed=seed) for name, scores in columns.items()
     }

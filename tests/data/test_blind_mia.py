@@ -59,7 +59,19 @@ def test_lines_layout_with_printed_python_list(tmp_path: Path) -> None:
         "Man On The Moon",
     ]
     assert ds.labels == [1, 1, 1, 0, 0, 0]
-    assert any("1 blank entries" in w for w in ds.warnings)  # the trailing newline of nonmember.txt
+    assert not any("blank entries" in w for w in ds.warnings)  # a final newline ends a line, it is no entry
+
+
+def test_final_newline_is_not_a_blank_entry_and_folder_names_must_match(tmp_path: Path) -> None:
+    folder = tmp_path / "laion_mi"
+    folder.mkdir()
+    (folder / "member.txt").write_text("Red bike\nBlue car\n", "utf-8")
+    (folder / "nonmember.txt").write_text("Green tree\n\nGrey cat\n", "utf-8")  # one real blank line
+    ds = load_benchmark("blind-mia:laion_mi", path=folder)
+    assert ds.texts == ["Red bike", "Blue car", "Green tree", "Grey cat"]
+    assert any(w.startswith("1 blank entries") for w in ds.warnings)
+    with pytest.raises(DataError, match=r"this is the Blind-MIA dataset 'laion_mi', not 'multi_web'"):
+        load_benchmark("blind-mia:multi_web", path=folder)
 
 
 def test_plain_caption_lines_are_not_unquoted() -> None:

@@ -40,6 +40,26 @@ def test_fraction_holds_out_whole_documents():
         split_calibration(mixed, fraction=0.2)
 
 
+def test_calibration_file_removes_other_chunks_of_its_documents():
+    data = MembershipDataset(
+        [Sample(f"d{d}#{c}", f"doc {d} chunk {c}", d % 2, f"d{d}") for d in range(6) for c in range(3)], source="data"
+    )
+    known = MembershipDataset([Sample("k", "doc 2 chunk 0", 0, "d2"), Sample("x", "other", 1, "elsewhere")], source="c")
+    split = split_calibration(data, calibration=known)
+    assert "d2" not in {s.group for s in split.evaluation} and len(split.evaluation) == 15
+    assert split.info["removed_from_scoring"] == 3 and split.info["removed_same_document"] == 2
+
+
+def test_fraction_treats_an_ungrouped_sample_as_the_document_of_its_id():
+    """An ungrouped sample "d1" and chunks of group "d1" are one document, as document statistics key them."""
+    samples = [Sample("d1", "lone text", 1)] + [
+        Sample(f"d{d}#{c}", f"t{d} {c}", d % 2, f"d{d}") for d in range(1, 9) for c in range(2)
+    ]
+    split = split_calibration(MembershipDataset(samples, source="s"), fraction=0.25, seed=0)
+    sides = {s.group or s.id for s in split.calibration}, {s.group or s.id for s in split.evaluation}
+    assert not sides[0] & sides[1]
+
+
 def test_calibration_file_overlap_is_removed_and_counted():
     data = _data(20)
     known = MembershipDataset([Sample("k1", "text number 3", 1), Sample("k2", "unrelated", 0)], source="cal")

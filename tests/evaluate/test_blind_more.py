@@ -130,3 +130,9 @@ def test_counting_once_equals_a_vocabulary_fitted_per_training_fold():
         misses = test_x[:, select_ngrams(train_x, 1 - labels[train])].sum(axis=1)
         expected[test] = np.asarray(hits - misses).ravel()
     np.testing.assert_array_equal(blind_ngram_scores(texts, labels), expected)
+
+
+def test_texts_without_words_still_get_character_markers():
+    texts = ["a q", "b q"] * 6  # no token of 2+ characters: the word vocabulary is empty
+    labels = np.array([1, 0] * 6)
+    assert auroc(labels, blind_ngram_scores(texts, labels)) == 1.0

@@ -181,3 +181,13 @@ def test_chunk_words_cuts_long_samples_into_documents(trained_scenario, tmp_path
     scores = pd.read_csv(out / "scores.csv")
     assert scores["id"].str.contains("#").all() and len(scores) > 36
     assert "Documents (12" in (out / "report.html").read_text()
+
+
+def test_chunk_length_warning_flags_unlike_reference_chunks():
+    from miakit.api import chunk_length_warning
+    from miakit.data import Sample
+
+    evaluated = [Sample(f"e{i}", "word " * 20, 1, "g") for i in range(4)]
+    assert chunk_length_warning(evaluated, [Sample("k", "word " * 30, 0)]) is None
+    message = chunk_length_warning(evaluated, [Sample("k", "word " * 400, 0)])
+    assert message is not None and "median of 400 words" in message and "--chunk-words" in message

@@ -127,3 +127,47 @@ def test_warning_uses_the_lower_ci_bound():
 def test_evaluate_never_imports_torch():
     code = "import sys, miakit.evaluate, miakit.report; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _chunked_documents(seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """30 documents of 8 chunks, labels random per document, no shift: shared words plus 3 words peculiar to
+    each document (a character's name, say), which carry its label only if its chunks are split across folds."""
+    rng = np.random.default_rng(seed)
+    texts, labels, groups = [], [], []
+    doc_labels = rng.permutation(np.r_[np.ones(15, dtype=int), np.zeros(15, dtype=int)])
+    for d, label in enumerate(doc_labels):
+        own = [f"name{d}x{k}" for k in range(3)]
+        for _ in range(8):
+            texts.append(" ".join([*rng.choice(WORDS, 12), *own]))
+            labels.append(label)
+            groups.append(f"doc{d}")
+    return texts, np.asarray(labels), groups
+
+
+def test_chunks_of_one_document_stay_in_one_fold():
+    from miakit.evaluate import blind_baselines
+
+    texts, labels, groups = _chunked_documents(13)
+    leaky = blind_baselines(texts, labels)
+    assert auroc(labels, leaky["blind_ngram"]) > 0.9 and auroc(labels, leaky["blind_bow"]) > 0.9  # the trap
+    grouped = blind_baselines(texts, labels, groups=groups)
+    for name, scores in grouped.items():
+        assert auroc(labels, scores) < 0.7, name
+
+
+def test_group_folds_never_split_a_document_and_need_two_per_class():
+    from miakit.evaluate.blind import fold_indices
+
+    _, labels, groups = _chunked_documents(14)
+    g = np.asarray(groups)
+    for train, test in fold_indices(labels, 5, 0, groups):
+        assert not set(g[train]) & set(g[test])
+    with pytest.raises(MiakitError, match="2 member and 2 non-member documents"):
+        fold_indices(np.array([1, 1, 0, 0]), 5, 0, ["a", "a", "b", "c"])
+
+
+def test_shape_features_count_capitals_in_any_script():
+    from miakit.evaluate.blind import _shape_features
+
+    counts = np.expm1(_shape_features(["привет Мир", "łódź Łódź", "Hello World 12, ÉTÉ!"])).round()
+    assert counts[:, 3].tolist() == [1, 1, 5] and counts[2, 4] == 2 and counts[2, 5] == 2

@@ -34,6 +34,8 @@ def dataset_dir(path: Path, name: str) -> Path:
     """The folder of dataset ``name`` under ``path``: the repository root, its ``data/`` folder or the folder."""
     if not path.exists():
         raise DataError(f"{path}: no such file or directory.")
+    if path.name in BLIND_MIA_DATASETS and path.name != name:
+        raise DataError(f"{path}: this is the Blind-MIA dataset {path.name!r}, not {name!r}.")
     for candidate in (path / "data" / name, path / name, path):
         if candidate.is_dir() and any(
             (candidate / f).exists() for f in ("member", "member.txt", "member.npy", "nonmember")
@@ -88,6 +90,8 @@ def _read_side(folder: Path, side: str) -> list[tuple[str, str]]:
     if lines.is_file():
         try:
             raw = lines.read_text(encoding="utf-8").split("\n")
+            if raw and raw[-1] == "":  # the file's final newline ends the last line; it is not a blank entry
+                raw.pop()
         except UnicodeDecodeError as e:
             raise DataError(f"{lines}: is not UTF-8 text ({e}).") from None
         return list(enumerate_lines(raw))

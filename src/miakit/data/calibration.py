@@ -2,7 +2,8 @@
 
 Attacks that learn (a ReCaLL prefix, a probe) fit only on a calibration set: a separate labelled file, or a
 seeded stratified fraction held out of the data. A calibration text is never scored: if the user's
-calibration file overlaps the evaluated data, the overlapping samples are removed from scoring and counted.
+calibration file overlaps the evaluated data (the same text, or another chunk of a calibration document,
+i.e. the same ``group``), the overlapping samples are removed from scoring and counted.
 """
 
 from __future__ import annotations
@@ -43,10 +44,18 @@ def split_calibration(
         if not calibration.is_labelled:
             raise DataError(f"The calibration data {calibration.source} must be labelled (member / non-member).")
         texts = {s.text for s in calibration.samples}
-        keep = [i for i, s in enumerate(data.samples) if s.text not in texts]
-        removed = len(data) - len(keep)
-        evaluation = data.subset(keep)
-        info = {"source": calibration.source, "removed_from_scoring": removed}
+        documents = {s.group for s in calibration.samples if s.group is not None}
+        same_text = [i for i, s in enumerate(data.samples) if s.text in texts]
+        same_document = [
+            i
+            for i, s in enumerate(data.samples)
+            if s.text not in texts and s.group is not None and s.group in documents
+        ]
+        dropped = set(same_text) | set(same_document)
+        evaluation = data.subset([i for i in range(len(data)) if i not in dropped])
+        info = {"source": calibration.source, "removed_from_scoring": len(dropped)}
+        if same_document:  # chunks of a calibration document: that document is on the calibration side
+            info["removed_same_document"] = len(same_document)
     else:
         assert fraction is not None
         if not 0.0 < fraction < 1.0:
@@ -73,7 +82,7 @@ def _held_out(data: MembershipDataset, fraction: float, seed: int) -> tuple[set[
     groups) when samples carry a ``group``, so no document has chunks on both sides."""
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(data.samples):
-        groups.setdefault(s.group if s.group is not None else f"\0{s.id}", []).append(i)
+        groups.setdefault(s.group if s.group is not None else s.id, []).append(i)  # as documents are keyed
     grouped = len(groups) < len(data)
     keys = list(groups)
     if grouped:

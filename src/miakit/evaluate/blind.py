@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import FunctionTransformer
@@ -31,7 +31,6 @@ CHAR_NGRAMS_UP_TO_CHARS = 2000  # median text length up to which character n-gra
 BLIND_WARNING_PREFIX = "Blind baseline:"
 
 
-_UPPER = re.compile(r"[^\W\d_a-z\u00df-\u00ff]")  # word characters that are not digits, "_" or lower case
 _DIGIT = re.compile(r"\d")
 _PUNCT = re.compile(r"[^\w\s]")
 
@@ -43,7 +42,7 @@ def _shape_features(texts: Sequence[str]) -> np.ndarray:
             len(t),
             len(t.split()),
             t.count("\n") + 1,
-            len(_UPPER.findall(t)),
+            sum(map(str.isupper, t)),
             len(_DIGIT.findall(t)),
             len(_PUNCT.findall(t)),
         ]
@@ -76,7 +75,7 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
     def _views(self, texts: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
         words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         text_view: Any = words
-        if not texts or float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
+        if len(texts) == 0 or float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
             chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
             text_view = FeatureUnion([("words", words), ("chars", chars)])
         return {
@@ -93,16 +92,24 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
             ),
         }
 
-    def fit(self, texts: Sequence[str], y: ArrayLike) -> BlindEnsemble:
+    def fit(self, texts: Sequence[str], y: ArrayLike, groups: Sequence[str] | None = None) -> BlindEnsemble:
+        """Fit the views and the stack; ``groups`` keeps each group's samples in one inner fold."""
         y = np.asarray(y)
         self.classes_ = np.unique(y)
-        smallest = min(int(np.count_nonzero(y == c)) for c in self.classes_)
-        inner = StratifiedKFold(min(self.inner_splits, max(2, smallest)), shuffle=True, random_state=self.seed)
+        if groups is None:
+            units = {c: int(np.count_nonzero(y == c)) for c in self.classes_}
+        else:
+            g = np.asarray([str(v) for v in groups])
+            units = {c: len(set(g[y == c])) for c in self.classes_}
+        smallest = min(units.values())
+        inner: list[tuple[np.ndarray, np.ndarray]] = []
+        if smallest >= 2:
+            inner = fold_indices(y, min(self.inner_splits, smallest), self.seed, groups)
         self.views_: dict[str, tuple[Any, Any]] = {}
         stacked = []
         for name, (vectoriser, classifier) in self._views(texts).items():
             matrix = vectoriser.fit_transform(texts)
-            if smallest >= 2:
+            if inner:
                 oof = cross_val_predict(clone(classifier), matrix, y, cv=inner, method="predict_proba")
                 stacked.append(oof[:, 1])
             self.views_[name] = (vectoriser, classifier.fit(matrix, y))
@@ -143,23 +150,56 @@ def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> StratifiedKFold
     return StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
 
 
-def blind_bow_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
+def fold_indices(
+    y: np.ndarray, n_splits: int, seed: int, groups: Sequence[str] | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of seeded stratified folds. With ``groups`` in which some group has several
+    samples (chunks of one document), whole groups stay on one side (StratifiedGroupKFold): otherwise words
+    peculiar to a document would carry its label from its chunks in training to its chunks in test."""
+    if groups is None or len(set(groups)) == len(groups):
+        return list(stratified_folds(y, n_splits, seed).split(np.zeros(len(y)), y))
+    g = np.asarray([str(v) for v in groups])
+    per_class = {c: len(set(g[y == c])) for c in (0, 1)}
+    if min(per_class.values()) < 2:
+        raise MiakitError(
+            "the blind baseline needs at least 2 member and 2 non-member documents; "
+            f"got {per_class[1]} and {per_class[0]}"
+        )
+    if n_splits < 2:
+        raise MiakitError(f"n_splits must be >= 2; got {n_splits}")
+    folds = StratifiedGroupKFold(n_splits=min(n_splits, min(per_class.values())), shuffle=True, random_state=seed)
+    return list(folds.split(np.zeros(len(y)), y, g))
+
+
+def blind_bow_scores(
+    texts: Sequence[str],
+    labels: ArrayLike,
+    *,
+    n_splits: int = 5,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> np.ndarray:
     """Out-of-fold P(member | text) from the blind bag-of-words ensemble (higher = member).
 
-    Uses StratifiedKFold + cross_val_predict, so vectorisers, base classifiers and the stacking model are
-    fitted on the other folds only. n_splits shrinks to the smaller class size; fewer than 2 samples in a
-    class is an error.
+    Vectorisers, base classifiers and the stacking model are fitted on the other folds only (whole
+    ``groups`` per fold when given, also in the ensemble's inner folds). n_splits shrinks to the smaller
+    class size; fewer than 2 samples (documents) in a class is an error.
     """
     y = validate_labels(labels)
     texts = [str(t) for t in texts]
     if len(texts) != len(y):
         raise MiakitError(f"{len(texts)} texts but {len(y)} labels; they must match one to one")
-    folds = stratified_folds(y, n_splits, seed)
+    g = None if groups is None else [str(v) for v in groups]
+    out = np.zeros(len(y))
     try:
-        proba = cross_val_predict(blind_pipeline(seed), texts, y, cv=folds, method="predict_proba")
+        for train, test in fold_indices(y, n_splits, seed, g):
+            model = blind_pipeline(seed).fit(
+                [texts[i] for i in train], y[train], groups=None if g is None else [g[i] for i in train]
+            )
+            out[test] = model.predict_proba([texts[i] for i in test])[:, 1]
     except ValueError as e:  # e.g. an empty vocabulary: texts with no words at all
         raise MiakitError(f"the blind baseline could not be fitted on these texts: {e}") from e
-    return proba[:, 1].astype(float)
+    return out
 
 
 def blind_warning(evaluation: AttackEvaluation, threshold: float = 0.55, name: str = BLIND_NAME) -> str | None:

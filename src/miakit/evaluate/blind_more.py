@@ -15,7 +15,6 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.pipeline import FeatureUnion
 
 from miakit.evaluate.scores import validate_labels
 
@@ -24,10 +23,12 @@ NGRAM_NAME = "blind_ngram"
 YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 
 
-def _folds(y: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from miakit.evaluate.blind import stratified_folds
+def _folds(
+    y: np.ndarray, n_splits: int, seed: int, groups: Sequence[str] | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    from miakit.evaluate.blind import fold_indices
 
-    return list(stratified_folds(y, n_splits, seed).split(np.zeros(len(y)), y))
+    return fold_indices(y, n_splits, seed, groups)
 
 
 def year_features(texts: Sequence[str]) -> np.ndarray:
@@ -42,17 +43,25 @@ def year_features(texts: Sequence[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def blind_date_scores(texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0) -> np.ndarray:
+def blind_date_scores(
+    texts: Sequence[str],
+    labels: ArrayLike,
+    *,
+    n_splits: int = 5,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> np.ndarray:
     """Out-of-fold P(member | years mentioned in the text): temporal splits give themselves away here.
 
     A random forest on the year features learns cut-off years (e.g. "latest year mentioned >= 2023 means
     non-member") without being told the training cut-off; on the Blind-MIA arXiv and Gutenberg sets it beats
-    both a logistic regression and the paper's fixed-cut-off rule (see the issue-5 note for the figures).
+    both a logistic regression and the paper's fixed-cut-off rule (figures in benchmarks/README.md).
+    ``groups``: whole documents per fold.
     """
     y = validate_labels(labels)
     x = year_features(texts)
     out = np.full(len(y), 0.5)
-    for train, test in _folds(y, n_splits, seed):
+    for train, test in _folds(y, n_splits, seed, groups):
         if np.ptp(x[train], axis=0).sum() == 0:  # no year anywhere in the training folds: nothing to learn
             continue
         model = RandomForestClassifier(n_estimators=200, min_samples_leaf=3, random_state=seed, n_jobs=1)
@@ -85,20 +94,32 @@ def select_ngrams(present: Any, y: np.ndarray, *, max_rate: float = 0.01, k: int
     return np.asarray(chosen, dtype=int)
 
 
-def _ngram_vectoriser(texts: Sequence[str], ngram_range: tuple[int, int]) -> Any:
-    """Case-kept binary word n-grams, plus character 1-5-grams (the paper's markers) when texts are short
-    enough for their vocabulary to stay small (captions, snippets; not whole books)."""
+def _ngram_matrix(texts: Sequence[str], ngram_range: tuple[int, int]) -> sparse.csr_matrix | None:
+    """Binary presence of case-kept word n-grams, plus character 1-5-grams (the paper's markers) when texts are
+    short enough for their vocabulary to stay small (captions, snippets; not whole books). Each vectoriser is
+    fitted on its own, so texts without words still get character n-grams; None when neither finds any."""
     from miakit.evaluate.blind import CHAR_NGRAMS_UP_TO_CHARS
 
-    words = CountVectorizer(ngram_range=ngram_range, binary=True, lowercase=False)
-    if texts and float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
-        chars = CountVectorizer(analyzer="char", ngram_range=(1, 5), binary=True, lowercase=False)
-        return FeatureUnion([("words", words), ("chars", chars)])
-    return words
+    vectorisers = [CountVectorizer(ngram_range=ngram_range, binary=True, lowercase=False)]
+    if len(texts) and float(np.median([len(t) for t in texts])) <= CHAR_NGRAMS_UP_TO_CHARS:
+        vectorisers.append(CountVectorizer(analyzer="char", ngram_range=(1, 5), binary=True, lowercase=False))
+    parts = []
+    for vectoriser in vectorisers:
+        try:
+            parts.append(vectoriser.fit_transform(texts))
+        except ValueError:  # an empty vocabulary
+            continue
+    return sparse.hstack(parts, format="csr") if parts else None
 
 
 def blind_ngram_scores(
-    texts: Sequence[str], labels: ArrayLike, *, n_splits: int = 5, seed: int = 0, ngram_range: tuple[int, int] = (1, 3)
+    texts: Sequence[str],
+    labels: ArrayLike,
+    *,
+    n_splits: int = 5,
+    seed: int = 0,
+    ngram_range: tuple[int, int] = (1, 3),
+    groups: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Out-of-fold score: n-grams greedily chosen on the training folds as member-only markers, minus those
     chosen as non-member-only markers, counted in the text.
@@ -106,15 +127,15 @@ def blind_ngram_scores(
     Markers are case-kept word n-grams and, for short texts (median at most 2,000 characters), character
     1-5-grams as in Das et al.'s greedy selection. Only n-grams in at least 2 training texts are candidates.
     The texts are counted once; each fold then keeps the columns its training texts support, which equals
-    fitting the vocabulary on the training folds (no label is involved in counting)."""
+    fitting the vocabulary on the training folds (no label is involved in counting). ``groups``: whole
+    documents per fold."""
     y = validate_labels(labels)
     texts = [str(t) for t in texts]
     out = np.zeros(len(y))
-    try:
-        present = sparse.csr_matrix(_ngram_vectoriser(texts, ngram_range).fit_transform(texts))
-    except ValueError:  # not a single n-gram in any text
+    present = _ngram_matrix(texts, ngram_range)
+    if present is None:  # not a single n-gram in any text
         return out
-    for train, test in _folds(y, n_splits, seed):
+    for train, test in _folds(y, n_splits, seed, groups):
         train_x = present[train]
         supported = np.flatnonzero(np.asarray(train_x.sum(axis=0)).ravel() >= 2)
         if not len(supported):  # no n-gram occurs twice: nothing to select
@@ -135,12 +156,16 @@ BLIND_DESCRIPTIONS = {
 }
 
 
-def blind_baselines(texts: Sequence[str], labels: ArrayLike, *, seed: int = 0) -> dict[str, np.ndarray]:
-    """All blind baselines, out-of-fold: {"blind_bow", "blind_date", "blind_ngram"} -> scores."""
+def blind_baselines(
+    texts: Sequence[str], labels: ArrayLike, *, seed: int = 0, groups: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """All blind baselines, out-of-fold: {"blind_bow", "blind_date", "blind_ngram"} -> scores.
+
+    ``groups`` (the document of each sample): a document's chunks are never split across folds."""
     from miakit.evaluate.blind import BLIND_NAME, blind_bow_scores
 
     return {
-        BLIND_NAME: blind_bow_scores(texts, labels, seed=seed),
-        DATE_NAME: blind_date_scores(texts, labels, seed=seed),
-        NGRAM_NAME: blind_ngram_scores(texts, labels, seed=seed),
+        BLIND_NAME: blind_bow_scores(texts, labels, seed=seed, groups=groups),
+        DATE_NAME: blind_date_scores(texts, labels, seed=seed, groups=groups),
+        NGRAM_NAME: blind_ngram_scores(texts, labels, seed=seed, groups=groups),
     }
