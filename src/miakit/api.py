@@ -764,7 +764,7 @@ def infer_dataset(
     run splits the validation set against itself. Returns the results dict (also ``results.json`` in ``out``).
     """
     from miakit.data.corpus import read_corpus_texts
-    from miakit.evaluate.dataset_inference import infer
+    from miakit.evaluate.dataset_inference import infer, validation_vs_itself
     from miakit.signals.engine import Engine
     from miakit.signals.store import Store
 
@@ -774,6 +774,12 @@ def infer_dataset(
     suspect_texts = list(dict.fromkeys(read_corpus_texts(suspect)))
     seen = set(suspect_texts)
     validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation)) if t not in seen]
+    if len(suspect_texts) < 8 or len(validation_texts) < 16:
+        raise MiakitError(
+            f"Dataset inference needs at least 8 suspect texts and 16 validation texts (half of them for the "
+            f"false-positive run), all distinct and none in both; got {len(suspect_texts)} suspect and "
+            f"{len(validation_texts)} validation texts."
+        )
     samples = [Sample(f"s{i}", t, 1) for i, t in enumerate(suspect_texts)]
     samples += [Sample(f"v{i}", t, 0) for i, t in enumerate(validation_texts)]
     target = _make_target(model if not isinstance(model, (str, Path)) else str(model), cfg)
@@ -791,8 +797,7 @@ def infer_dataset(
     features = np.column_stack([np.asarray(a.score(samples, signals), dtype=np.float64) for a in chosen.values()])
     n_s = len(suspect_texts)
     result = infer(features[:n_s], features[n_s:], seed=seed)
-    half = len(validation_texts) // 2
-    false_positive = infer(features[n_s : n_s + half], features[n_s + half :], seed=seed + 1)
+    false_positive = validation_vs_itself(features[n_s:], seed=seed + 1)
     results: dict[str, Any] = {
         "p_value": result["p_value"],
         "false_positive_p_value": false_positive["p_value"],

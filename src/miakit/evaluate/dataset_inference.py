@@ -9,6 +9,8 @@ suspect scores are higher. The p-value is also given as a function of the number
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.stats import ttest_ind
 from sklearn.linear_model import LogisticRegression
@@ -22,9 +24,12 @@ def _halves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_transform(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-feature clipping bounds and standardisation from the training half only."""
-    low, high = np.nanpercentile(train, [2.5, 97.5], axis=0)
-    clipped = np.clip(train, low, high)
+    """Per-feature clipping bounds (from the finite values) and standardisation, from the training half only."""
+    finite = np.where(np.isfinite(train), train, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its bounds are NaN, its z 0
+        low, high = np.nanpercentile(finite, [2.5, 97.5], axis=0)
+    clipped = np.clip(train, low, high)  # +-inf (e.g. a log-likelihood of -inf) goes to the bound
     mean = np.nanmean(clipped, axis=0)
     std = np.nanstd(clipped, axis=0)
     std[~np.isfinite(std) | (std == 0)] = 1.0
@@ -45,14 +50,12 @@ def infer(
     repeats: int = 20,
 ) -> dict:
     """Dataset inference on feature matrices [texts, features]; returns p_value and the p-value curve."""
-    suspect = np.asarray(suspect, dtype=np.float64)
-    validation = np.asarray(validation, dtype=np.float64)
+    suspect = np.array(suspect, dtype=np.float64, copy=True)
+    validation = np.array(validation, dtype=np.float64, copy=True)
     if suspect.ndim != 2 or validation.ndim != 2 or suspect.shape[1] != validation.shape[1]:
         raise MiakitError("dataset inference needs two feature matrices with the same columns")
     if min(len(suspect), len(validation)) < 8:
         raise MiakitError("dataset inference needs at least 8 suspect and 8 validation texts")
-    for x in (suspect, validation):
-        x[~np.isfinite(x)] = np.nan
     rng = np.random.default_rng(seed)
     s_train, s_test = _halves(len(suspect), rng)
     v_train, v_test = _halves(len(validation), rng)
@@ -63,6 +66,11 @@ def infer(
     s_scores = model.decision_function(_prepare(suspect[s_test], *bounds))
     v_scores = model.decision_function(_prepare(validation[v_test], *bounds))
     p_value = float(ttest_ind(s_scores, v_scores, equal_var=False, alternative="greater").pvalue)
+    if not np.isfinite(p_value):
+        raise MiakitError(
+            "dataset inference found no variation to test: the learnt scores are constant on the test halves "
+            "(every feature constant or missing)"
+        )
     largest = min(len(s_scores), len(v_scores))
     sizes = sorted({n for n in (sizes or [5, 10, 20, 50, 100, 200, 500, 1000]) if 2 <= n <= largest} | {largest})
     curve = []
@@ -82,3 +90,12 @@ def infer(
         "mean_score_validation": float(np.mean(v_scores)),
         "weights": model.coef_[0].tolist(),
     }
+
+
+def validation_vs_itself(validation: np.ndarray, *, seed: int = 0) -> dict:
+    """The false-positive run: the validation texts, shuffled (their file order may follow date or source),
+    split into two halves and tested against each other with ``infer``; it should not be significant."""
+    validation = np.asarray(validation, dtype=np.float64)
+    order = np.random.default_rng(seed).permutation(len(validation))
+    half = len(validation) // 2
+    return infer(validation[order[:half]], validation[order[half:]], seed=seed)
