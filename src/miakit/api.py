@@ -534,12 +534,27 @@ def _audit_figures(
         return {}
     aurocs = {c: evaluations[c].metrics["auroc"].value for c in attacks}
     best = max(attacks, key=lambda c: -1.0 if aurocs[c] is None else aurocs[c])
-    out: dict[str, Any] = {"epsilon": {"attack": best, **epsilon_lower_bound(labels, columns[best])}}
-    if len(attacks) >= 2 and cfg.bootstrap > 0:
+    # under nan_policy "omit" the figures leave out the samples the metrics leave out (else NaN ranks lowest);
+    # the comparison keeps the samples every compared attack scored, so all attacks share the same samples
+    omit = cfg.nan_policy == "omit"
+    keep = ~np.isnan(columns[best]) if omit else np.ones(len(labels), dtype=bool)
+    out: dict[str, Any] = {}
+    if _two_per_class(labels[keep]):
+        out["epsilon"] = {"attack": best, **epsilon_lower_bound(labels[keep], columns[best][keep])}
+        if omit:
+            out["epsilon"]["n_omitted"] = int((~keep).sum())
+    rows = ~np.any([np.isnan(columns[c]) for c in attacks], axis=0) if omit else np.ones(len(labels), dtype=bool)
+    if len(attacks) >= 2 and cfg.bootstrap > 0 and _two_per_class(labels[rows]):
         out["comparison"] = paired_auroc_comparison(
-            labels, {c: columns[c] for c in attacks}, best=best, n_bootstrap=cfg.bootstrap, seed=cfg.seed
+            labels[rows], {c: columns[c][rows] for c in attacks}, best=best, n_bootstrap=cfg.bootstrap, seed=cfg.seed
         )
+        if omit:
+            out["comparison"]["n_omitted"] = int((~rows).sum())
     return out
+
+
+def _two_per_class(labels: np.ndarray) -> bool:
+    return min(int((labels == 1).sum()), int((labels == 0).sum())) >= 2
 
 
 def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sample]) -> Any:

@@ -96,3 +96,37 @@ def test_a_chance_attack_proves_nothing():
     labels = np.array([1, 0] * 50)
     got = epsilon_lower_bound(labels, np.random.default_rng(1).normal(size=100))
     assert got["epsilon_lower_bound"] < 0.5
+
+
+def test_audit_figures_follow_the_nan_policy():
+    """Under nan_policy "omit" the epsilon bound and the paired comparison leave out what the metrics leave
+    out (the comparison: samples any compared attack failed on); under "lowest" they keep every sample."""
+    from types import SimpleNamespace
+
+    from miakit.api import _audit_figures
+    from miakit.evaluate import evaluate_scores
+
+    rng = np.random.default_rng(5)
+    labels = np.r_[np.ones(60, dtype=int), np.zeros(60, dtype=int)]
+    strong = labels + rng.normal(scale=0.7, size=120)
+    weak = labels * 0.2 + rng.normal(size=120)
+    strong[:6] = np.nan  # six members the strong attack could not score
+    weak[100:103] = np.nan  # three non-members the weak one could not
+    columns = {"strong": strong, "weak": weak}
+    kinds = {"strong": "attack", "weak": "attack"}
+    for policy, n_members, n_rows in (("omit", 54, 111), ("lowest", 60, 120)):
+        cfg = SimpleNamespace(nan_policy=policy, bootstrap=50, seed=0)
+        evaluations = {c: evaluate_scores(labels, s, n_bootstrap=0, nan_policy=policy) for c, s in columns.items()}
+        figures = _audit_figures(labels, columns, kinds, evaluations, cfg)
+        eps = figures["epsilon"]
+        assert eps["attack"] == "strong" and eps["n_members"] == n_members and eps["n_nonmembers"] == 60
+        comparison = figures["comparison"]
+        expected = paired_auroc_comparison(
+            labels[:n_rows] if policy == "lowest" else np.delete(labels, [*range(6), 100, 101, 102]),
+            {c: (s if policy == "lowest" else np.delete(s, [*range(6), 100, 101, 102])) for c, s in columns.items()},
+            best="strong",
+            n_bootstrap=50,
+            seed=0,
+        )
+        assert comparison["pairs"] == expected["pairs"]
+        assert comparison.get("n_omitted", 0) == 120 - n_rows
