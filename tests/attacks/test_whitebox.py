@@ -184,3 +184,27 @@ def test_white_box_signals_are_stored_and_reused(target, samples, mlm_dir, tmp_p
     assert again.counts.forward_passes_computed == 0 and again.counts.backward_passes_computed == 0
     for attack in attacks:
         assert np.isfinite(attack.score(samples, signals)).all()
+
+
+def test_activation_probe_keeps_a_calibration_document_in_one_fold():
+    """Layer 1 only identifies the document (a per-document offset; labels random per document, no membership
+    signal); layer 2 carries a weak real signal. Split chunks would make layer 1 look perfect."""
+    from miakit.signals import HiddenStatesRequest
+
+    rng = np.random.default_rng(1)
+    doc_labels = rng.permutation([1] * 10 + [0] * 10)
+    offsets = rng.normal(scale=5.0, size=(20, 6))
+    calibration, signals = [], {}
+    for d, label in enumerate(doc_labels):
+        for c in range(6):
+            s = Sample(f"d{d}#{c}", f"document {d} chunk {c}", int(label), f"d{d}")
+            x = rng.normal(size=(3, 6))
+            x[1] += offsets[d]
+            x[2, 0] += 0.5 * (2 * label - 1)
+            calibration.append(s)
+            signals[HiddenStatesRequest(s.text)] = x
+    ungrouped = [Sample(s.id, s.text, s.label) for s in calibration]
+    leaky = ATTACKS["activation_probe"](folds=4).fit(ungrouped, signals)
+    assert leaky.layer_auroc_[1] > 0.85 and leaky.best_layer_ == 1  # the trap (measured 0.878): documents recognised
+    probe = ATTACKS["activation_probe"](folds=4).fit(calibration, signals)
+    assert probe.layer_auroc_[1] < 0.75 and probe.best_layer_ == 2  # measured: layer 1 0.651, layer 2 0.788

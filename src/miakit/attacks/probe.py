@@ -54,15 +54,21 @@ class ActivationProbe(Attack):
 
     def fit(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> ActivationProbe:
         from sklearn.metrics import roc_auc_score
-        from sklearn.model_selection import StratifiedKFold
+
+        from miakit.evaluate.folds import fold_indices
 
         labels = np.array([s.label for s in samples])
         smallest = min(int((labels == 1).sum()), int((labels == 0).sum()))
         if smallest < 2:
             raise MiakitError("activation_probe needs at least 2 calibration members and 2 non-members.")
         features = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
-        folds = StratifiedKFold(n_splits=min(self.folds, smallest), shuffle=True, random_state=self.seed)
-        splits = list(folds.split(features[:, 0], labels))
+        # chunks of one calibration document stay in one fold, so a layer is not chosen for recognising documents
+        groups = (
+            None
+            if all(s.group is None for s in samples)
+            else [s.group if s.group is not None else s.id for s in samples]
+        )
+        splits = fold_indices(labels, self.folds, self.seed, groups, what="activation_probe")
         layer_auroc = []
         for layer in range(features.shape[1]):
             x = features[:, layer]

@@ -17,12 +17,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import FunctionTransformer
 
 from miakit.errors import MiakitError
+from miakit.evaluate.folds import fold_indices
 from miakit.evaluate.metrics import AttackEvaluation
 from miakit.evaluate.scores import validate_labels
 
@@ -135,40 +136,6 @@ class BlindEnsemble(ClassifierMixin, BaseEstimator):
 def blind_pipeline(seed: int = 0) -> BlindEnsemble:
     """The blind bag-of-words classifier, unfitted (fitted fresh inside every outer fold)."""
     return BlindEnsemble(seed=seed)
-
-
-def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> StratifiedKFold:
-    """Seeded stratified folds for out-of-fold blind scores; fewer folds when a class is small."""
-    smallest = min(int(np.count_nonzero(y == 1)), int(np.count_nonzero(y == 0)))
-    if smallest < 2:
-        raise MiakitError(
-            "the blind baseline needs at least 2 members and 2 non-members; "
-            f"got {int(np.count_nonzero(y == 1))} members and {int(np.count_nonzero(y == 0))} non-members"
-        )
-    if n_splits < 2:
-        raise MiakitError(f"n_splits must be >= 2; got {n_splits}")
-    return StratifiedKFold(n_splits=min(n_splits, smallest), shuffle=True, random_state=seed)
-
-
-def fold_indices(
-    y: np.ndarray, n_splits: int, seed: int, groups: Sequence[str] | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index pairs of seeded stratified folds. With ``groups`` in which some group has several
-    samples (chunks of one document), whole groups stay on one side (StratifiedGroupKFold): otherwise words
-    peculiar to a document would carry its label from its chunks in training to its chunks in test."""
-    if groups is None or len(set(groups)) == len(groups):
-        return list(stratified_folds(y, n_splits, seed).split(np.zeros(len(y)), y))
-    g = np.asarray([str(v) for v in groups])
-    per_class = {c: len(set(g[y == c])) for c in (0, 1)}
-    if min(per_class.values()) < 2:
-        raise MiakitError(
-            "the blind baseline needs at least 2 member and 2 non-member documents; "
-            f"got {per_class[1]} and {per_class[0]}"
-        )
-    if n_splits < 2:
-        raise MiakitError(f"n_splits must be >= 2; got {n_splits}")
-    folds = StratifiedGroupKFold(n_splits=min(n_splits, min(per_class.values())), shuffle=True, random_state=seed)
-    return list(folds.split(np.zeros(len(y)), y, g))
 
 
 def blind_bow_scores(

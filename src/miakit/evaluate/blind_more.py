@@ -16,6 +16,7 @@ from scipy import sparse
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
+from miakit.evaluate.folds import fold_indices
 from miakit.evaluate.scores import validate_labels
 
 DATE_NAME = "blind_date"
@@ -26,8 +27,6 @@ YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 def _folds(
     y: np.ndarray, n_splits: int, seed: int, groups: Sequence[str] | None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    from miakit.evaluate.blind import fold_indices
-
     return fold_indices(y, n_splits, seed, groups)
 
 
