@@ -178,6 +178,31 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _manifest_head() -> dict[str, Any]:
+    """The opening of every run's manifest: miakit version, creation time (UTC) and command line."""
+    return {
+        "miakit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+
+
+def _manifest_provenance() -> dict[str, Any]:
+    """Package versions and the source checkout's commit, closing every run's manifest."""
+    return {"versions": _versions(), "git": _git_commit()}
+
+
+def _data_manifest(dataset: MembershipDataset, labels: np.ndarray) -> dict[str, Any]:
+    """What was evaluated: source, content hash and class counts of the scored samples."""
+    return {
+        "source": dataset.source,
+        "hash": dataset.content_hash(),
+        "n_samples": len(dataset),
+        "n_members": int((labels == 1).sum()),
+        "n_nonmembers": int((labels == 0).sum()),
+    }
+
+
 def _bundled_corpus() -> Path | None:
     try:
         from miakit.scenarios.corpus import bundled_corpus_path
@@ -303,7 +328,9 @@ def audit(
     kinds: dict[str, str] = {}
     t0 = time.perf_counter()
     if labelled and min((labels == 1).sum(), (labels == 0).sum()) >= 2:
-        columns.update(blind_baselines([s.text for s in samples], labels, seed=cfg.seed, groups=sample_groups(samples)))
+        columns.update(
+            blind_baselines([s.text for s in samples], labels, seed=cfg.seed, groups=[s.document for s in samples])
+        )
         for column, scores in columns.items():
             evaluations[column] = evaluate_scores(
                 labels, scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed, nan_policy=cfg.nan_policy
@@ -339,7 +366,7 @@ def audit(
             if warning:
                 results["warnings"].append(warning)
         results["documents"] = document_results(samples, labels, columns, cfg, known=known)
-        tables["documents"] = document_table(sample_groups(samples) or [], labels, columns, known.get("scores"))
+        tables["documents"] = document_table([s.document for s in samples], labels, columns, known.get("scores"))
         timings["documents"] = time.perf_counter() - t0
     if canary_rows:
         results["canaries"] = canary_rows
@@ -347,9 +374,7 @@ def audit(
         results["calibration"] = calibration_info
     timings["total"] = time.perf_counter() - started
     manifest = {
-        "miakit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **_manifest_head(),
         "config": cfg.model_dump(),
         "model": target.describe(),
         "references": {name: t.describe() for name, t in ref_targets.items()},
@@ -371,18 +396,11 @@ def audit(
             "nan_policy": cfg.nan_policy,
             "seed": cfg.seed,
         },
-        "data": {
-            "source": dataset.source,
-            "hash": dataset.content_hash(),
-            "n_samples": len(samples),
-            "n_members": int((labels == 1).sum()),
-            "n_nonmembers": int((labels == 0).sum()),
-        },
+        "data": _data_manifest(dataset, labels),
         "store": str(store.path) if store is not None else None,
         "counts": engine.counts.as_dict(),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "versions": _versions(),
-        "git": _git_commit(),
+        **_manifest_provenance(),
     }
 
     return _finish_run(
@@ -440,19 +458,12 @@ def chunk_length_warning(evaluated: Sequence[Sample], known: Sequence[Sample]) -
     )
 
 
-def sample_groups(samples: Sequence[Sample]) -> list[str] | None:
-    """The document of each sample (its group, else its own id), or None when no sample has a group."""
-    if all(s.group is None for s in samples):
-        return None
-    return [s.group if s.group is not None else s.id for s in samples]
-
-
 def chunk_dataset(dataset: MembershipDataset, words: int) -> MembershipDataset:
     """Every sample cut into chunks of ``words`` words: ids ``ID#k``, group = the sample's group or its id."""
     from miakit.evaluate.documents import chunk_text
 
     chunks = [
-        Sample(f"{s.id}#{k}", text, s.label, s.group if s.group is not None else s.id, dict(s.meta))
+        Sample(f"{s.id}#{k}", text, s.label, s.document, dict(s.meta))
         for s in dataset.samples
         for k, text in enumerate(chunk_text(s.text, words))
     ]
@@ -476,7 +487,7 @@ def known_nonmember_scores(
         return {}
     signals = collect_signals(engine, list(usable.values()), known)
     scores = {c: np.asarray(a.score(known, signals), dtype=np.float64) for c, a in usable.items()}
-    documents = {s.group if s.group is not None else s.id for s in known}
+    documents = {s.document for s in known}
     return {"scores": scores, "n_chunks": len(known), "n_documents": len(documents)}
 
 
@@ -497,7 +508,7 @@ def document_results(
 
     known = known or {}
     reference_scores = known.get("scores", {})
-    groups = [s.group if s.group is not None else s.id for s in samples]
+    groups = [s.document for s in samples]
     out: dict[str, Any] = {"methods": {}, "reference": {}}
     for column in columns:
         out["reference"][column] = (
@@ -710,7 +721,7 @@ def blind(
     labels = np.array([s.label if s.label is not None else -1 for s in samples])
     if not dataset.is_labelled or min((labels == 1).sum(), (labels == 0).sum()) < 2:
         raise MiakitError("Blind baselines need labelled data with at least 2 members and 2 non-members.")
-    columns = blind_baselines([s.text for s in samples], labels, seed=seed, groups=sample_groups(samples))
+    columns = blind_baselines([s.text for s in samples], labels, seed=seed, groups=[s.document for s in samples])
     evaluations = {
         name: evaluate_scores(labels, scores, n_bootstrap=bootstrap, seed=seed) for name, scores in columns.items()
     }
@@ -723,22 +734,13 @@ def blind(
         {"id": [s.id for s in samples], "label": pd.array([s.label for s in samples], dtype="Int64"), **columns}
     )
     manifest = {
-        "miakit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **_manifest_head(),
         "model": None,
         "kind": "blind baselines only",
         "evaluation": {"n_bootstrap": bootstrap, "confidence": 0.95, "seed": seed},
-        "data": {
-            "source": dataset.source,
-            "hash": dataset.content_hash(),
-            "n_samples": len(samples),
-            "n_members": int((labels == 1).sum()),
-            "n_nonmembers": int((labels == 0).sum()),
-        },
+        "data": _data_manifest(dataset, labels),
         "timings_s": {"total": round(time.perf_counter() - started, 3)},
-        "versions": _versions(),
-        "git": _git_commit(),
+        **_manifest_provenance(),
     }
     return _finish_run(results, scores_df, manifest, out=out, suffix="-blind", write=write, console=console)
 
@@ -828,16 +830,14 @@ def infer_dataset(
         "details": {"suspect_vs_validation": result, "validation_vs_itself": false_positive},
     }
     manifest = {
-        "miakit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **_manifest_head(),
         "kind": "dataset inference",
         "model": target.describe(),
         "suspect": str(suspect),
         "validation": str(validation),
         "counts": engine.counts.as_dict(),
         "timings_s": {"total": round(time.perf_counter() - started, 3)},
-        "versions": _versions(),
+        **_manifest_provenance(),
     }
     if write:
         from miakit.report.dataset import write_dataset_inference

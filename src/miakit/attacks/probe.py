@@ -63,12 +63,7 @@ class ActivationProbe(Attack):
             raise MiakitError("activation_probe needs at least 2 calibration members and 2 non-members.")
         features = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
         # chunks of one calibration document stay in one fold, so a layer is not chosen for recognising documents
-        groups = (
-            None
-            if all(s.group is None for s in samples)
-            else [s.group if s.group is not None else s.id for s in samples]
-        )
-        splits = fold_indices(labels, self.folds, self.seed, groups, what="activation_probe")
+        splits = fold_indices(labels, self.folds, self.seed, [s.document for s in samples], what="activation_probe")
         layer_auroc = []
         for layer in range(features.shape[1]):
             x = features[:, layer]

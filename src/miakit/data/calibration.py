@@ -82,7 +82,7 @@ def _held_out(data: MembershipDataset, fraction: float, seed: int) -> tuple[set[
     groups) when samples carry a ``group``, so no document has chunks on both sides."""
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(data.samples):
-        groups.setdefault(s.group if s.group is not None else s.id, []).append(i)  # as documents are keyed
+        groups.setdefault(s.document, []).append(i)
     grouped = len(groups) < len(data)
     keys = list(groups)
     if grouped:

@@ -18,6 +18,11 @@ class Sample:
     group: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def document(self) -> str:
+        """The document this sample belongs to: its group, else itself (chunks share their document's id)."""
+        return self.group if self.group is not None else self.id
+
 
 @dataclass
 class MembershipDataset:

@@ -24,12 +24,6 @@ NGRAM_NAME = "blind_ngram"
 YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 
 
-def _folds(
-    y: np.ndarray, n_splits: int, seed: int, groups: Sequence[str] | None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    return fold_indices(y, n_splits, seed, groups)
-
-
 def year_features(texts: Sequence[str]) -> np.ndarray:
     """Per text: has a year (1500-2099), latest, earliest and mean year (0 when none), number of years."""
     rows = []
@@ -60,7 +54,7 @@ def blind_date_scores(
     y = validate_labels(labels)
     x = year_features(texts)
     out = np.full(len(y), 0.5)
-    for train, test in _folds(y, n_splits, seed, groups):
+    for train, test in fold_indices(y, n_splits, seed, groups):
         if np.ptp(x[train], axis=0).sum() == 0:  # no year anywhere in the training folds: nothing to learn
             continue
         model = RandomForestClassifier(n_estimators=200, min_samples_leaf=3, random_state=seed, n_jobs=1)
@@ -134,7 +128,7 @@ def blind_ngram_scores(
     present = _ngram_matrix(texts, ngram_range)
     if present is None:  # not a single n-gram in any text
         return out
-    for train, test in _folds(y, n_splits, seed, groups):
+    for train, test in fold_indices(y, n_splits, seed, groups):
         train_x = present[train]
         supported = np.flatnonzero(np.asarray(train_x.sum(axis=0)).ravel() >= 2)
         if not len(supported):  # no n-gram occurs twice: nothing to select

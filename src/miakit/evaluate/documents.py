@@ -33,6 +33,20 @@ def chunk_text(text: str, words: int) -> list[str]:
     return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)] or [text]
 
 
+def _nan_lowest(scores: ArrayLike) -> np.ndarray:
+    """Scores as float64 with NaN as -inf: a chunk that could not be scored ranks lowest."""
+    s = np.asarray(scores, dtype=np.float64)
+    return np.where(np.isnan(s), -np.inf, s)
+
+
+def _by_document(groups: Sequence[str]) -> dict[str, list[int]]:
+    """Sample indices per document, in order of first appearance."""
+    order: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        order.setdefault(str(g), []).append(i)
+    return order
+
+
 def _median(values: np.ndarray) -> float:
     finite = values[~np.isnan(values)]
     return float(np.median(finite)) if len(finite) else float("nan")
@@ -63,17 +77,13 @@ def document_scores(
     if method not in METHODS:
         raise MiakitError(f"unknown document statistic {method!r}; choose one of {', '.join(METHODS)}")
     y = np.asarray(labels)
-    s = np.asarray(scores, dtype=np.float64)
-    s = np.where(np.isnan(s), -np.inf, s)
-    order: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        order.setdefault(str(g), []).append(i)
+    s = _nan_lowest(scores)
+    order = _by_document(groups)
     ids, doc_labels, doc_scores = [], [], []
     finite_all = np.where(np.isinf(s), np.nan, s)
     known = None
     if reference is not None:
-        known = np.asarray(reference, dtype=np.float64)
-        known = np.where(np.isnan(known), -np.inf, known)
+        known = _nan_lowest(reference)
         if not len(known):
             raise MiakitError("the known non-member reference for document scores is empty")
         known_median = _median(np.where(np.isinf(known), np.nan, known))
@@ -113,20 +123,16 @@ def document_table(
     from scipy.stats import mannwhitneyu
 
     reference = reference or {}
-    order: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        order.setdefault(str(g), []).append(i)
+    order = _by_document(groups)
     y = np.asarray(labels)
     rows = []
     for g, idx in order.items():
         row: dict[str, object] = {"document": g, "label": int(y[idx[0]]), "n_chunks": len(idx)}
         for column, scores in columns.items():
-            s = np.asarray(scores, dtype=np.float64)[idx]
-            s = np.where(np.isnan(s), -np.inf, s)
+            s = _nan_lowest(np.asarray(scores, dtype=np.float64)[idx])
             row[f"{column}:mean"] = float(np.mean(s))
             if column in reference:
-                known = np.asarray(reference[column], dtype=np.float64)
-                known = np.where(np.isnan(known), -np.inf, known)
+                known = _nan_lowest(reference[column])
                 row[f"{column}:mwu"] = _mwu(s, known)
                 row[f"{column}:p_value"] = float(mannwhitneyu(s, known, alternative="greater").pvalue)
         rows.append(row)
