@@ -327,7 +327,7 @@ def audit(
     evaluations: dict[str, Any] = {}
     kinds: dict[str, str] = {}
     t0 = time.perf_counter()
-    if labelled and min((labels == 1).sum(), (labels == 0).sum()) >= 2:
+    if labelled and _two_per_class(labels):
         columns.update(
             blind_baselines([s.text for s in samples], labels, seed=cfg.seed, groups=[s.document for s in samples])
         )
@@ -522,7 +522,7 @@ def document_results(
             ids, doc_labels, doc_scores = document_scores(
                 groups, labels, scores, method, reference=reference_scores.get(column)
             )
-            if min((doc_labels == 1).sum(), (doc_labels == 0).sum()) < 2:
+            if not _two_per_class(doc_labels):
                 return {"note": "fewer than 2 member or non-member documents: no document-level metrics"}
             evaluation = evaluate_scores(doc_labels, doc_scores, n_bootstrap=cfg.bootstrap, seed=cfg.seed)
             per_attack[column] = evaluation.to_json()
@@ -719,7 +719,7 @@ def blind(
         )
     samples = dataset.samples
     labels = np.array([s.label if s.label is not None else -1 for s in samples])
-    if not dataset.is_labelled or min((labels == 1).sum(), (labels == 0).sum()) < 2:
+    if not dataset.is_labelled or not _two_per_class(labels):
         raise MiakitError("Blind baselines need labelled data with at least 2 members and 2 non-members.")
     columns = blind_baselines([s.text for s in samples], labels, seed=seed, groups=[s.document for s in samples])
     evaluations = {
