@@ -2,11 +2,11 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
 from lm_helpers import needs_smollm2
-from miakit.demo import DemoPlan, split_passages
 from test_cli import run_cli
 
 
@@ -23,17 +23,13 @@ def test_quick_demo_builds_the_scenario_audits_it_and_reuses_it(tmp_path, cache_
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["data"]["n_members"] == 40 and manifest["data"]["n_nonmembers"] == 40
     assert manifest["counts"]["forward_passes_computed"] > 0
+    scenario = json.loads((Path(manifest["scenario"]["directory"]) / "scenario.json").read_text())
+    assert scenario["kind"] == "pretrain" and scenario["reference"] == "reference"  # the one scenario.json schema
+    assert manifest["references"]  # the scenario's reference model was used by the reference attack
 
     assert run_cli("demo", "--quick", "--members", "40", "--epochs", "2", "--out", tmp_path / "again") == 0
     again = json.loads((tmp_path / "again" / "manifest.json").read_text())
     assert again["counts"]["forward_passes_computed"] == 0  # models reused from the cache, signals from the store
-
-
-def test_demo_split_is_disjoint_and_seeded():
-    plan = DemoPlan(n_members=50, n_nonmembers=50, n_reference=100)
-    members, nonmembers, reference = split_passages(plan)
-    assert not set(members) & set(nonmembers) and not (set(members) | set(nonmembers)) & set(reference)
-    assert split_passages(plan) == (members, nonmembers, reference)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ User errors print one paragraph and exit with status 2; ``--debug`` shows the tr
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from miakit.errors import MiakitError
+from miakit.run.spec import BlindSpec, DatasetInferenceSpec, RunSpec
 
 app = typer.Typer(
     add_completion=False,
@@ -34,150 +37,124 @@ def _root(
     _state["debug"] = debug or bool(os.environ.get("MIAKIT_DEBUG"))
 
 
-@app.command()
-def audit(
-    config: Annotated[Path | None, typer.Argument(help="YAML file with the same options (flags override it).")] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Target: local model dir, PEFT adapter dir or hub id.")
-    ] = None,
-    scenario: Annotated[
-        str | None,
-        typer.Option(help="Scenario dir (miakit scenario ...): its model, data, reference and canaries."),
-    ] = None,
-    canaries: Annotated[str | None, typer.Option(help="Canaries JSONL: report their exposure.")] = None,
-    benchmark: Annotated[
-        str | None, typer.Option(help="Published benchmark as data: wikimia:32, mimir:DOMAIN[:SPLIT], bookmia, ...")
-    ] = None,
-    benchmark_path: Annotated[
-        str | None, typer.Option(help="Local copy of the benchmark (saved HF dataset, split files); else the hub.")
-    ] = None,
-    calibration: Annotated[
-        str | None, typer.Option(help="Labelled samples attacks may fit on (ReCaLL prefixes...); never scored.")
-    ] = None,
-    calibration_fraction: Annotated[
-        float | None, typer.Option(help="Hold out this stratified fraction of the data as calibration set.")
-    ] = None,
-    data: Annotated[
-        str | None, typer.Option("--data", "-d", help="Labelled samples: JSONL, CSV, Parquet, HF dir.")
-    ] = None,
-    members: Annotated[str | None, typer.Option(help="File of member texts (with --nonmembers).")] = None,
-    nonmembers: Annotated[str | None, typer.Option(help="File of non-member texts (with --members).")] = None,
-    reference: Annotated[
-        list[str] | None, typer.Option("--reference", "-r", help="Reference model (repeatable).")
-    ] = None,
-    attacks: Annotated[
-        str | None,
-        typer.Option("--attacks", "-a", help="Comma-separated specs, e.g. loss,min_k[k=0.1,0.2]; 'all'."),
-    ] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (default 8).")] = None,
-    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto (cuda, mps, cpu), or a torch device.")] = None,
-    max_samples: Annotated[int | None, typer.Option(help="Stratified random subset of this size.")] = None,
-    chunk_words: Annotated[
-        int | None, typer.Option(help="Cut samples into chunks of N words; metrics also per document (group).")
-    ] = None,
-    prepend_bos: Annotated[
-        bool | None,
-        typer.Option("--prepend-bos/--no-prepend-bos", help="Prepend BOS so every token is scored."),
-    ] = None,
-    revision: Annotated[str | None, typer.Option(help="Hub revision (branch, tag or commit).")] = None,
-    trust_remote_code: Annotated[
-        bool | None, typer.Option("--trust-remote-code", help="Run model code from the hub.")
-    ] = None,
-    reference_corpus: Annotated[str | None, typer.Option(help="Corpus for DC-PDD token frequencies.")] = None,
-    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples for CIs (default 1000).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for subsets, bootstrap, baseline.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the store.")] = False,
-) -> None:
-    """Score every sample with every applicable attack and report honest metrics."""
-    from miakit.api import audit as run_audit
-    from miakit.config import load_config_file
+def _option_type(annotation: Any, repeat: bool) -> Any:
+    """The command-line type of a spec field: bool, int, float, a repeatable list, or str."""
+    import types
+    import typing
 
-    values: dict[str, Any] = load_config_file(config) if config else {}
-    flags = {
-        "model": model,
-        "scenario": scenario,
-        "canaries": canaries,
-        "benchmark": benchmark,
-        "benchmark_path": benchmark_path,
-        "calibration": calibration,
-        "calibration_fraction": calibration_fraction,
-        "data": data,
-        "members": members,
-        "nonmembers": nonmembers,
-        "reference": reference or None,
-        "attacks": attacks,
-        "out": out,
-        "batch_size": batch_size,
-        "dtype": dtype,
-        "device": device,
-        "max_samples": max_samples,
-        "chunk_words": chunk_words,
-        "prepend_bos": prepend_bos,
-        "revision": revision,
-        "trust_remote_code": trust_remote_code,
-        "reference_corpus": reference_corpus,
-        "bootstrap": bootstrap,
-        "seed": seed,
-    }
-    values.update({k: v for k, v in flags.items() if v is not None})
-    if not values.get("model") and not values.get("scenario"):
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if isinstance(annotation, types.UnionType | typing._UnionGenericAlias) and args else annotation  # type: ignore[attr-defined]
+    if typing.get_origin(base) is list:
+        return list[str] if repeat else str
+    if base in (bool, int, float):
+        return base
+    return str
+
+
+def spec_parameters(spec_cls: Any, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One typer option per field of a run specification (``miakit.run.spec``): ``--field-name``, its short
+    alias, ``--x/--no-x`` for booleans, the field's description as help. Every default is None, so only the
+    flags a user gives override a configuration file."""
+    own = list(getattr(spec_cls, "__annotations__", {}))
+    names = [*[n for n in own if n in spec_cls.model_fields], *[n for n in spec_cls.model_fields if n not in own]]
+    params = []
+    for name in names:
+        if name in exclude:
+            continue
+        info = spec_cls.model_fields[name]
+        meta = (info.json_schema_extra or {}).get("cli", {}) if isinstance(info.json_schema_extra, dict) else {}
+        kind = _option_type(info.annotation, bool(meta.get("repeat")))
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            decls = [f"{flag}/--no-{name.replace('_', '-')}"]
+        else:
+            decls = [flag, *([meta["short"]] if meta.get("short") else [])]
+        default = info.get_default(call_default_factory=True)
+        shown = "" if default in (None, "", []) or kind is bool else f" (default {_shown(default)})"
+        option = typer.Option(*decls, help=escape((info.description or "") + shown), show_default=False)
+        annotation = Annotated[kind | None, option]  # type: ignore[valid-type]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    return params
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def spec_command(name: str, spec_cls: Any, *, positional: tuple[inspect.Parameter, ...] = ()) -> Any:
+    """Register ``body(values: dict, **positional)`` as the command ``name`` with one option per spec field."""
+
+    def register(body: Any) -> Any:
+        params = [*positional, *spec_parameters(spec_cls)]
+
+        def command(**kwargs: Any) -> None:
+            given = {k: kwargs.pop(k) for k in [p.name for p in positional]}
+            values = {k: v for k, v in kwargs.items() if v is not None and v != []}
+            body(values, **given)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = body.__doc__
+        command.__name__ = body.__name__
+        app.command(name)(command)
+        return body
+
+    return register
+
+
+_CONFIG = inspect.Parameter(
+    "config",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[Path | None, typer.Argument(help="YAML file with the same options (flags override it).")],
+)
+
+
+@spec_command("audit", RunSpec, positional=(_CONFIG,))
+def audit_command(values: dict[str, Any], config: Path | None = None) -> None:
+    """Score every sample with every applicable attack and report honest metrics."""
+    from miakit.api import audit
+    from miakit.run.spec import load_config_file
+
+    merged: dict[str, Any] = load_config_file(config) if config else {}
+    merged.update(values)
+    if not merged.get("model") and not merged.get("scenario"):
         raise MiakitError(
             "No target model given: pass --model (a local directory or a hub id), --scenario or a config file."
         )
-    extra = {"store": None} if no_cache else {}
-    result = run_audit(config=values, console=console, **extra)
+    result = audit(config=merged, console=console)
     console.print(f"\nRun directory: {result.run_dir}")
     console.print(f"Report: {result.report_path}")
 
 
-@app.command("blind")
-def blind_command(
-    data: Annotated[str | None, typer.Argument(help="Labelled samples: JSONL, CSV, Parquet, HF dir.")] = None,
-    members: Annotated[str | None, typer.Option(help="File of member texts (with --nonmembers).")] = None,
-    nonmembers: Annotated[str | None, typer.Option(help="File of non-member texts (with --members).")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-blind).")] = None,
-    max_samples: Annotated[int | None, typer.Option(help="Stratified random subset of this size.")] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed for folds, subsets and bootstrap.")] = 0,
-    benchmark: Annotated[
-        str | None, typer.Option(help="Published benchmark as data: wikimia:32, blind-mia:gutenberg, ...")
-    ] = None,
-    benchmark_path: Annotated[str | None, typer.Option(help="Local copy of the benchmark; else the hub.")] = None,
-) -> None:
+_DATA = inspect.Parameter(
+    "data_file",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[str | None, typer.Argument(help="Labelled samples: JSONL, CSV, Parquet, HF dir.")],
+)
+
+
+@spec_command("blind", BlindSpec, positional=(_DATA,))
+def blind_command(values: dict[str, Any], data_file: str | None = None) -> None:
     """Model-free blind baselines only (bag-of-words, dates, n-grams): does the member/non-member split leak?"""
     from miakit.api import blind
 
-    result = blind(
-        data, members=members, nonmembers=nonmembers, out=out, max_samples=max_samples, bootstrap=bootstrap,
-        seed=seed, benchmark=benchmark, benchmark_path=benchmark_path, console=console,
-    )  # fmt: skip
+    if data_file is not None:
+        if values.get("data"):
+            raise MiakitError("Give the data either as the argument or with --data, not both.")
+        values["data"] = data_file
+    result = blind(console=console, **values)
     console.print(f"\nRun directory: {result.run_dir}")
     console.print(f"Report: {result.report_path}")
 
 
-@app.command("infer-dataset")
-def infer_dataset_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Target: local model dir, adapter dir or hub id.")],
-    suspect: Annotated[str, typer.Option(help="Texts suspected to be in the training data (.txt/.jsonl/...).")],
-    validation: Annotated[str, typer.Option(help="Texts of the same distribution known NOT to be trained on.")],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory.")] = None,
-    reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference model.")] = None,
-    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed of the halves and subsamples.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 8,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the store.")] = False,
-) -> None:
+@spec_command("infer-dataset", DatasetInferenceSpec)
+def infer_dataset_command(values: dict[str, Any]) -> None:
     """Dataset inference (Maini et al. 2024): were the suspect texts, as a set, trained on?"""
-    from miakit.api import DATASET_FEATURES, infer_dataset
+    from miakit.api import infer_dataset
 
-    attacks = list(DATASET_FEATURES) + (["reference"] if reference else [])
-    extra = {"store": None} if no_cache else {}
-    results = infer_dataset(
-        model, suspect, validation, attacks=attacks, reference=reference or [], out=out, alpha=alpha, seed=seed,
-        batch_size=batch_size, console=console, **extra,
-    )  # fmt: skip
+    results = infer_dataset(console=console, **values)
     console.print(f"Report: {Path(results['run_dir']) / 'report.html'}")
 
 
@@ -386,18 +363,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted; everything computed so far is in the store and will be reused.")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # usage errors: typer vendors its own click, so match by shape, not by class
+        name = type(exc).__name__
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if name == "Exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if name == "Abort":
             sys.exit(1)
         raise
-
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,6 @@ same-size reference on disjoint passages) in well under a minute. Scenarios are 
 
 from __future__ import annotations
 
-import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,64 +63,27 @@ class DemoPlan:
         return "-".join(f"{v}" for v in asdict(self).values())
 
 
-def split_passages(plan: DemoPlan) -> tuple[list[str], list[str], list[str]]:
-    """Seeded disjoint draws from the bundled corpus: members, non-members, reference-model training pool."""
-    from miakit.scenarios import load_bundled_passages
+def build_quick_demo(plan: DemoPlan, *, progress: bool = True) -> Path:
+    """Train (or reuse) the quick demo's pretrain scenario directory: target, reference model, data."""
+    from miakit.scenarios.layout import SCENARIO_FILE
+    from miakit.scenarios.pretrain import build_pretrain_scenario
 
-    passages = [p["text"] for p in load_bundled_passages()]
-    needed = plan.n_members + plan.n_nonmembers + plan.n_reference
-    if needed > len(passages):
-        raise ValueError(f"the demo needs {needed} passages; the bundled corpus has {len(passages)}")
-    pool = random.Random(plan.seed).sample(passages, needed)
-    members = pool[: plan.n_members]
-    nonmembers = pool[plan.n_members : plan.n_members + plan.n_nonmembers]
-    return members, nonmembers, pool[plan.n_members + plan.n_nonmembers :]
-
-
-def build_demo_scenario(plan: DemoPlan, *, progress: bool = True, root: Path | None = None) -> dict[str, Any]:
-    """Train (or reuse) the target and reference models and write the labelled dataset; returns paths."""
-    from miakit.scenarios import train_tiny_gpt
-
-    root = root or cache_root() / "demo" / plan.key()
-    done = root / "scenario.json"
-    if done.is_file():
-        return json.loads(done.read_text())
-    members, nonmembers, reference_pool = split_passages(plan)
-    root.mkdir(parents=True, exist_ok=True)
-    target = train_tiny_gpt(
-        members,
-        root / "target",
+    root = cache_root() / "demo" / ("pretrain-" + plan.key())
+    if (root / SCENARIO_FILE).is_file():
+        return root
+    return build_pretrain_scenario(
+        root,
+        n_members=plan.n_members,
+        n_nonmembers=plan.n_nonmembers,
+        n_reference=plan.n_reference,
         size=plan.size,
         epochs=plan.epochs,
+        reference_epochs=plan.reference_epochs,
         batch_size=plan.batch_size,
+        lr=plan.lr,
         seed=plan.seed,
         progress=progress,
     )
-    reference = train_tiny_gpt(
-        reference_pool,
-        root / "reference",
-        size=plan.size,
-        epochs=plan.reference_epochs,
-        batch_size=plan.batch_size,
-        seed=plan.seed + 1,
-        tokenizer=target,
-        progress=progress,
-    )
-    dataset = root / "dataset.jsonl"
-    with open(dataset, "w", encoding="utf-8") as f:
-        for i, text in enumerate(members):
-            f.write(json.dumps({"id": f"member-{i}", "text": text, "label": 1}) + "\n")
-        for i, text in enumerate(nonmembers):
-            f.write(json.dumps({"id": f"nonmember-{i}", "text": text, "label": 0}) + "\n")
-    scenario = {
-        "plan": asdict(plan),
-        "target": str(target),
-        "reference": str(reference),
-        "dataset": str(dataset),
-        "built_by": "miakit demo",
-    }
-    done.write_text(json.dumps(scenario, indent=2))
-    return scenario
 
 
 def build_finetune_demo(plan: FinetuneDemoPlan, *, progress: bool = True) -> Path:
@@ -215,16 +176,8 @@ def run_quick_demo(out: str | None = None, *, plan: DemoPlan | None = None, prog
             f"other passages of the same corpus are held out (the non-members); a reference model of the same "
             f"size is trained on {plan.n_reference} further passages. Cached models are reused."
         )
-    scenario = build_demo_scenario(plan, progress=progress)
-    result = audit(
-        scenario["target"],
-        scenario["dataset"],
-        reference=[scenario["reference"]],
-        attacks=["all"],
-        out=out or "runs/demo",
-        progress=progress,
-        console=console,
-    )
+    scenario = build_quick_demo(plan, progress=progress)
+    result = audit(scenario=str(scenario), attacks=["all"], out=out or "runs/demo", progress=progress, console=console)
     if console is not None:
         loss = result.metrics["auroc"].get("loss")
         ref = result.metrics["auroc"].get("reference")

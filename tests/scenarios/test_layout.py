@@ -43,3 +43,13 @@ def test_written_scenario_loads_as_audit_data(tmp_path):
     assert [r["text"] for r in rows] == members and {r["label"] for r in rows} == {1}
     with pytest.raises(MiakitError, match="not a scenario directory"):
         load_scenario(tmp_path / "nowhere")
+
+
+def test_draw_split_gives_a_third_disjoint_draw_for_a_reference_model():
+    texts = [f"passage number {i} of the corpus" for i in range(100)]
+    members, nonmembers, extra = draw_split(texts, 20, 25, seed=3, n_extra=30)
+    assert (len(members), len(nonmembers), len(extra)) == (20, 25, 30)
+    assert not set(members) & set(nonmembers) and not (set(members) | set(nonmembers)) & set(extra)
+    assert draw_split(texts, 20, 25, seed=3, n_extra=30) == (members, nonmembers, extra)
+    with pytest.raises(MiakitError, match="reference-model passages"):
+        draw_split(texts, 40, 40, n_extra=30)

@@ -494,10 +494,12 @@ def load_benchmark(
         keep = stratified_indices([s.label for s in samples], max_samples, seed)
         samples = [samples[i] for i in keep]
     info = benchmark_info(spec)
+    shift = None
     if info.distribution_shift or (parsed.key == "mimir" and _mimir_shifted(parsed)):
+        shift = info.known_bias
         warnings.insert(0, info.known_bias)
     warnings.extend(dataset_warnings(samples))
-    return MembershipDataset(samples, spec, warnings)
+    return MembershipDataset(samples, spec, warnings, shift)
 
 
 def benchmark_info(spec: str) -> BenchmarkInfo:

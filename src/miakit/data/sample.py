@@ -31,6 +31,9 @@ class MembershipDataset:
     samples: list[Sample]
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    # A distribution shift the source declares between members and non-members (a benchmark's known bias), or
+    # None: under a shift, attack figures are not evidence of membership and the epsilon bound is withheld.
+    shift: str | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -58,7 +61,7 @@ class MembershipDataset:
         return bool(self.samples) and all(s.label is not None for s in self.samples)
 
     def subset(self, indices: Sequence[int]) -> MembershipDataset:
-        return MembershipDataset([self.samples[i] for i in indices], self.source, list(self.warnings))
+        return MembershipDataset([self.samples[i] for i in indices], self.source, list(self.warnings), self.shift)
 
     def content_hash(self) -> str:
         """sha256 over (id, label, text) of every sample, in order: the data hash of the manifest."""

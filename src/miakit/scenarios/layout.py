@@ -54,8 +54,10 @@ def draw_split(
     seed: int = 0,
     min_words: int | None = None,
     max_words: int | None = None,
-) -> tuple[list[str], list[str]]:
-    """Seeded disjoint draws of members and non-members from one pool (same distribution by construction).
+    n_extra: int = 0,
+) -> tuple[list[str], ...]:
+    """Seeded disjoint draws of members and non-members from one pool (same distribution by construction), and,
+    with ``n_extra``, a third disjoint draw (e.g. the training texts of a reference model).
 
     Exact duplicate texts are collapsed first, so a non-member never equals a member; ``min_words`` and
     ``max_words`` bound passage length (shorter passages make cheaper scenarios).
@@ -66,14 +68,16 @@ def draw_split(
     if min_words is not None or max_words is not None:
         lo, hi = min_words or 0, max_words or 10**9
         pool = [t for t in pool if lo <= len(t.split()) <= hi]
-    needed = n_members + n_nonmembers
+    needed = n_members + n_nonmembers + n_extra
     if needed > len(pool):
+        extra = f" + {n_extra} reference-model passages" if n_extra else ""
         raise DataError(
-            f"The scenario needs {needed} distinct passages ({n_members} members + {n_nonmembers} non-members); "
-            f"the corpus has {len(pool)} within the length bounds. Ask for fewer or give a larger corpus."
+            f"The scenario needs {needed} distinct passages ({n_members} members + {n_nonmembers} non-members"
+            f"{extra}); the corpus has {len(pool)} within the length bounds. Ask for fewer or give a larger corpus."
         )
     drawn = random.Random(seed).sample(pool, needed)
-    return drawn[:n_members], drawn[n_members:]
+    split = (drawn[:n_members], drawn[n_members : n_members + n_nonmembers])
+    return (*split, drawn[n_members + n_nonmembers :]) if n_extra else split
 
 
 def scenario_split(
@@ -84,7 +88,8 @@ def scenario_split(
     seed: int,
     min_words: int | None,
     max_words: int | None,
-) -> tuple[list[str], list[str]]:
+    n_extra: int = 0,
+) -> tuple[list[str], ...]:
     """``draw_split`` over the corpus (None: the bundled one), as many non-members as members by default."""
     return draw_split(
         scenario_texts(corpus),
@@ -93,6 +98,7 @@ def scenario_split(
         seed=seed,
         min_words=min_words,
         max_words=max_words,
+        n_extra=n_extra,
     )
 
 

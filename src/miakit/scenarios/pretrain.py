@@ -223,6 +223,8 @@ def build_pretrain_scenario(
     vocab_size: int = 2048,
     min_words: int | None = None,
     max_words: int | None = None,
+    n_reference: int = 0,
+    reference_epochs: int | None = None,
     num_threads: int | None = None,
     progress: bool = False,
 ) -> Path:
@@ -230,7 +232,10 @@ def build_pretrain_scenario(
     scratch on the members, each ``duplicates`` times (as repeated documents in real pre-training data), and
     write the scenario directory ``out`` (see ``miakit.scenarios.layout``). Returns ``out``.
 
-    The tokenizer is trained on the members only, so nothing about the non-members reaches the model.
+    The tokenizer is trained on the members only, so nothing about the non-members reaches the model. With
+    ``n_reference``, a reference model of the same size (and the target's tokenizer) is trained for
+    ``reference_epochs`` (default ``epochs``) on that many further passages, disjoint from members and
+    non-members, and saved as ``reference/``: the reference attack's model, recorded as ``reference``.
     """
     from miakit.errors import MiakitError
     from miakit.scenarios.layout import provenance, scenario_split, write_scenario
@@ -239,32 +244,43 @@ def build_pretrain_scenario(
         raise MiakitError("--duplicates must be at least 1 (each member appears that many times).")
     out = Path(out).expanduser()
     started = time.perf_counter()
-    members, nonmembers = scenario_split(
-        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words
+    members, nonmembers, *rest = scenario_split(
+        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words, n_extra=n_reference
     )
+    common = {"size": size, "max_length": max_length, "batch_size": batch_size, "lr": lr}
     try:
         train_tiny_gpt(
             [t for t in members for _ in range(duplicates)],
             out / "model",
-            size=size,
             epochs=epochs,
             seed=seed,
             vocab_size=vocab_size,
-            max_length=max_length,
-            batch_size=batch_size,
-            lr=lr,
             num_threads=num_threads,
             progress=progress,
+            **common,
         )
+        if n_reference:
+            train_tiny_gpt(
+                rest[0],
+                out / "reference",
+                epochs=reference_epochs or epochs,
+                seed=seed + 1,
+                tokenizer=out / "model",
+                num_threads=num_threads,
+                progress=progress,
+                **common,
+            )
     except ValueError as exc:
         raise MiakitError(f"Cannot train the pretrain scenario: {exc}") from exc
     training = json.loads((out / "model" / INFO_FILE).read_text(encoding="utf-8"))
     info = {
         "kind": "pretrain",
-        "reference": None,
+        "reference": "reference" if n_reference else None,
         "duplicates": duplicates,
         "training": training,
         **provenance(corpus, seed, min_words, max_words, started),
     }
+    if n_reference:
+        info["reference_training"] = json.loads((out / "reference" / INFO_FILE).read_text(encoding="utf-8"))
     write_scenario(out, members, nonmembers, info)
     return out

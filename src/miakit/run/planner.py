@@ -1,0 +1,102 @@
+"""The planner stage: attack specs to attack instances (one per score column) and the reasons for those skipped.
+
+Everything attack-specific comes from the attack classes: ``default_sweep`` and ``order`` say what ``all``
+expands to, ``model_param`` names the parameter filled from ``--reference``, ``requires`` and
+``needs_calibration`` say when an attack cannot run, ``check_params`` validates hyper-parameters before any
+model loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from miakit.attacks import ATTACKS, Attack
+from miakit.attacks.base import format_value
+from miakit.attacks.spec import SPEC, parse_params
+from miakit.errors import MiakitError
+
+
+@dataclass
+class Plan:
+    """Column name -> attack instance, in display order, and column -> reason for every skipped attack."""
+
+    attacks: dict[str, Attack] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def models(self) -> list[str]:
+        """Extra causal-LM targets (reference models) the planned attacks read, in first-use order."""
+        return list(dict.fromkeys(m for attack in self.attacks.values() for m in attack.models()))
+
+
+def default_attack_specs() -> list[str]:
+    """What 'all' means: every attack in ``all`` by its ``order``, with its ``default_sweep`` where it has one."""
+    names = sorted((n for n, cls in ATTACKS.items() if cls.in_all), key=lambda n: (ATTACKS[n].order, n))
+    return [f"{n}[{ATTACKS[n].default_sweep}]" if ATTACKS[n].default_sweep else n for n in names]
+
+
+def expand_specs(specs: Sequence[str]) -> list[str]:
+    """The specs with 'all' replaced by ``default_attack_specs()``."""
+    out: list[str] = []
+    for spec in specs:
+        out.extend(default_attack_specs() if spec.strip() == "all" else [spec.strip()])
+    return out
+
+
+def _parse(spec: str) -> tuple[type[Attack], dict[str, list[Any]]]:
+    match = SPEC.match(spec)
+    if not match:
+        raise MiakitError(f"Cannot read attack '{spec}': write name or name[param=value,...].")
+    name = match.group(1)
+    if name not in ATTACKS:
+        raise MiakitError(f"Unknown attack '{name}'. Known attacks: {', '.join(sorted(ATTACKS))}.")
+    return ATTACKS[name], parse_params(match.group(2) or "")
+
+
+def _instances(cls: type[Attack], params: dict[str, list[Any]], spec: str) -> list[Attack]:
+    keys = list(params)
+    out = []
+    for combo in itertools.product(*(params[k] for k in keys)):
+        try:
+            out.append(cls(**dict(zip(keys, combo, strict=True))))
+        except (TypeError, ValueError) as exc:
+            raise MiakitError(f"Bad parameters for attack '{cls.name}' ({spec}): {exc}.") from exc
+    return out
+
+
+def _column(attack: Attack, hidden: str | None) -> str:
+    """The attack's column name, leaving out the parameter ``hidden`` (a reference filled in by the planner)."""
+    params = {k: v for k, v in attack.non_default_params().items() if k != hidden}
+    if not params:
+        return attack.name
+    return f"{attack.name}[{','.join(f'{k}={format_value(v)}' for k, v in params.items())}]"
+
+
+def plan_attacks(
+    specs: Sequence[str], references: Sequence[str], capabilities: frozenset, *, calibration: bool = False
+) -> Plan:
+    """Attack instances for ``specs`` (sweeps expanded, 'all' as ``default_attack_specs``), skipping those the
+    target cannot serve or that need a calibration set the run does not have; a parameter error is raised."""
+    plan = Plan()
+    for spec in expand_specs(specs):
+        cls, params = _parse(spec)
+        hidden = None
+        if cls.model_param and cls.model_param not in params:
+            if not references:
+                plan.skipped[cls.name] = "needs a reference model: pass --reference MODEL (e.g. the base model)"
+                continue
+            params[cls.model_param] = list(references)
+            hidden = cls.model_param if len(references) == 1 else None
+        for attack in _instances(cls, params, spec):
+            attack.check_params()
+            column = _column(attack, hidden)
+            missing = attack.requires - capabilities
+            if missing:
+                plan.skipped[column] = "target lacks " + ", ".join(sorted(c.value for c in missing))
+            elif attack.needs_calibration and not calibration:
+                plan.skipped[column] = "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
+            else:
+                plan.attacks.setdefault(column, attack)
+    return plan

@@ -1,0 +1,191 @@
+"""The runner stage: fit attacks on the calibration set, collect their signals in rounds, score every sample.
+
+Shared by ``audit``, ``infer-dataset``, the document reference scores and the conformance checks, so that no
+entry point re-implements the signal protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from miakit.attacks import Attack
+from miakit.data import Sample
+from miakit.errors import MiakitError
+
+MAX_ROUNDS = 10
+
+
+def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sample], *, max_rounds: int = MAX_ROUNDS):
+    """Every signal the attacks need for ``samples``: their requests, then rounds of follow-up requests that
+    depend on earlier signals (e.g. neighbours' token statistics) until no attack asks for anything new.
+
+    An attack still asking for new signals after ``max_rounds`` follow-up rounds is an error naming it: a silent
+    stop would score it on missing signals.
+    """
+    from miakit.signals.engine import Signals
+
+    signals = engine.run([r for attack in attacks for r in attack.requests(samples)])
+    for _ in range(max_rounds):
+        more = {a: [r for r in a.more_requests(samples, signals) if r not in signals] for a in attacks}
+        if not any(more.values()):
+            return signals
+        signals = Signals({**signals, **engine.run([r for rs in more.values() for r in rs])})
+    still = [a.column_name() for a in attacks if any(r not in signals for r in a.more_requests(samples, signals))]
+    if still:
+        raise MiakitError(
+            f"{', '.join(still)} still asked for new signals after {max_rounds} follow-up rounds; an attack's "
+            "more_requests() must stop asking once its signals are there."
+        )
+    return signals
+
+
+def fit_attacks(engine: Any, attacks: Mapping[str, Attack], calibration: Sequence[Sample]) -> dict[str, Any]:
+    """Fit every attack on the calibration samples (one engine run for all their calibration requests); returns
+    ``{"fitted": {column: words}, "details": {column: numbers}}`` for the report."""
+    signals = engine.run([r for attack in attacks.values() for r in attack.calibration_requests(calibration)])
+    for attack in attacks.values():
+        attack.fit(calibration, signals)
+    return {
+        "fitted": {c: a.fitted_on() for c, a in attacks.items() if a.fitted_on()},
+        "details": {c: a.fitted_details() for c, a in attacks.items() if a.fitted_details()},
+    }
+
+
+def score_attacks(
+    engine: Any, attacks: Mapping[str, Attack], samples: Sequence[Sample], *, max_rounds: int = MAX_ROUNDS
+) -> dict[str, np.ndarray]:
+    """Column -> float64 scores of every attack on ``samples``, all signals collected in one protocol run."""
+    signals = collect_signals(engine, list(attacks.values()), samples, max_rounds=max_rounds)
+    columns: dict[str, np.ndarray] = {}
+    for column, attack in attacks.items():
+        scores = np.asarray(attack.score(samples, signals), dtype=np.float64)
+        if scores.shape != (len(samples),):
+            raise RuntimeError(f"attack {column} returned shape {scores.shape} for {len(samples)} samples")
+        columns[column] = scores
+    return columns
+
+
+@dataclass
+class RunScores:
+    """What the runner hands to the evaluator and writer: score columns, labels (-1 unknown), what attacks were
+    fitted on, known non-member scores for documents, canary exposures and the runner's warnings."""
+
+    columns: dict[str, np.ndarray]
+    labels: np.ndarray
+    calibration: dict[str, Any] | None = None
+    known: dict[str, Any] = field(default_factory=dict)
+    canaries: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_attacks(engine: Any, plan: Any, data: Any, spec: Any, *, timings: Any = None) -> RunScores:
+    """Fit on the calibration set, score the evaluated samples, score known non-member documents for the
+    document statistics, and measure canary exposure: the whole model-facing part of an audit."""
+    stage = timings.stage if timings is not None else (lambda name: contextlib.nullcontext())
+    samples = data.evaluation.samples
+    calibration = None
+    if data.calibration is not None:
+        with stage("calibration"):
+            calibration = {**data.calibration_info, **fit_attacks(engine, plan.attacks, data.calibration.samples)}
+    with stage("signals_and_scoring"):
+        columns = score_attacks(engine, plan.attacks, samples)
+    labels = np.array([s.label if s.label is not None else -1 for s in samples])
+    out = RunScores(columns, labels, calibration)
+    if data.evaluation.is_labelled and any(s.group is not None for s in samples) and data.calibration is not None:
+        with stage("documents"):
+            out.known = known_nonmember_scores(engine, plan.attacks, data.calibration.samples)
+    if spec.canaries:
+        from miakit.scenarios.canaries import read_canaries
+
+        with stage("canaries"):
+            out.canaries = canary_exposures(engine, read_canaries(spec.canaries))
+    out.warnings = [
+        *data.evaluation.warnings,
+        *length_warnings(engine, samples),
+        *score_warnings(columns, plan.attacks, spec.nan_policy),
+    ]
+    if out.known:
+        from miakit.evaluate.documents import chunk_length_warning
+
+        known = [s for s in data.calibration.samples if s.label == 0]
+        warning = chunk_length_warning(samples, known)
+        if warning:
+            out.warnings.append(warning)
+    return out
+
+
+def known_nonmember_scores(engine: Any, attacks: Mapping[str, Attack], calibration: Sequence[Sample]) -> dict[str, Any]:
+    """Scores of the calibration non-members (known non-member documents) by every attack not fitted on them.
+
+    The reference of the document statistics (Puerto et al.). Attacks fitted on the calibration set would
+    score their own training samples, so they keep the other documents as reference. Returns
+    ``{"scores": {column: array}, "n_chunks": int, "n_documents": int}``, empty without non-members.
+    """
+    known = [s for s in calibration if s.label == 0]
+    usable = {c: a for c, a in attacks.items() if not a.needs_calibration}
+    if not known or not usable:
+        return {}
+    scores = score_attacks(engine, usable, known)
+    return {"scores": scores, "n_chunks": len(known), "n_documents": len({s.document for s in known})}
+
+
+def canary_exposures(engine: Any, canaries: Sequence[Any]) -> list[dict[str, Any]]:
+    """Exposure of each canary under the engine's target: the secret's log-likelihood given the prefix, ranked
+    among the candidates' (one batched, stored engine pass over all of them)."""
+    from miakit.scenarios.canaries import exposure
+    from miakit.signals.requests import TokenStatsRequest
+
+    requests = {
+        (c.id, s): TokenStatsRequest(text=s, context=c.prefix) for c in canaries for s in (c.secret, *c.candidates)
+    }
+    signals = engine.run(list(requests.values()))
+
+    def ll(canary: Any, secret: str) -> float:
+        return float(np.sum(signals[requests[(canary.id, secret)]].logprob, dtype=np.float64))
+
+    rows = []
+    for c in canaries:
+        secret = ll(c, c.secret)
+        row = {"id": c.id, "repeats": c.repeats, "prefix": c.prefix, "secret": c.secret}
+        row.update(exposure(secret, [ll(c, s) for s in c.candidates]))
+        row["secret_logprob"] = secret
+        rows.append(row)
+    return rows
+
+
+def score_warnings(columns: Mapping[str, np.ndarray], attacks: Mapping[str, Attack], nan_policy: str) -> list[str]:
+    """NaN and infinite scores per attack, counted (never dropped), with what the attack says they mean."""
+    out = []
+    for column, attack in attacks.items():
+        values = columns[column]
+        n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+        hint = attack.score_hint(values) if n_nan or n_inf else None
+        extra = f" {hint}" if hint else ""
+        if n_nan:
+            out.append(f"{column}: {n_nan} of {len(values)} scores are NaN (policy '{nan_policy}').{extra}")
+        if n_inf:
+            out.append(f"{column}: {n_inf} of {len(values)} scores are infinite (ranked as extremes).{extra}")
+    return out
+
+
+def length_warnings(engine: Any, samples: Sequence[Sample]) -> list[str]:
+    """Texts longer than the target's context (scored with rolling windows) or with no scored token."""
+    target = engine.targets[None]
+    lengths = [len(target.encode(s.text)) + (1 if engine.prepend_bos else 0) for s in samples]
+    n_long = sum(n > target.max_length for n in lengths)
+    n_short = sum(n < 2 for n in lengths)
+    out = []
+    if n_long:
+        out.append(
+            f"{n_long} of {len(samples)} texts are longer than the target's context ({target.max_length} "
+            f"tokens): scored with rolling windows (stride {engine.stride_for(target)}), every token once, "
+            "never truncated."
+        )
+    if n_short:
+        out.append(f"{n_short} text(s) have a single token, unscored without --prepend-bos: their scores are NaN.")
+    return out

@@ -1,0 +1,245 @@
+"""The run specification: one pydantic model per command, the single source of its CLI flags, YAML keys and
+Python API keywords.
+
+A field added here appears as ``--field-name`` on the command line (``cli_options``), as ``field_name`` in a YAML
+file (unknown keys are errors) and as a keyword of ``miakit.audit``; ``tests/run/test_spec.py`` checks that
+the three agree. Field metadata for the command line (a short flag, a repeatable option) lives on the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from miakit.errors import MiakitError
+
+# Fields holding paths: in a YAML file they are read relative to the file's folder.
+PATH_FIELDS = (
+    "data",
+    "members",
+    "nonmembers",
+    "out",
+    "reference_corpus",
+    "scenario",
+    "canaries",
+    "calibration",
+    "benchmark_path",
+    "suspect",
+    "validation",
+)
+
+
+def _cli(short: str | None = None, *, repeat: bool = False, flag: str | None = None) -> dict[str, Any]:
+    """Command-line metadata of a field: a short alias, a repeatable option, or an explicit flag declaration."""
+    return {"json_schema_extra": {"cli": {"short": short, "repeat": repeat, "flag": flag}}}
+
+
+class SpecBase(BaseModel):
+    """Common behaviour: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("attacks", "reference", mode="before", check_fields=False)
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from miakit.attacks.spec import split_specs
+
+            return split_specs(value)
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+
+class DataFields(SpecBase):
+    """Where the labelled samples come from."""
+
+    data: str | None = Field(
+        None, description="Labelled samples: JSONL, CSV, Parquet or HF datasets dir.", **_cli("-d")
+    )
+    members: str | None = Field(None, description="File of member texts (with --nonmembers).")
+    nonmembers: str | None = Field(None, description="File of non-member texts (with --members).")
+    benchmark: str | None = Field(
+        None, description="Published benchmark as data: wikimia:32, mimir:DOMAIN[:SPLIT], bookmia, blind-mia:NAME, ..."
+    )
+    benchmark_path: str | None = Field(
+        None, description="Local copy of the benchmark (saved HF dataset, split files, clone); else the hub."
+    )
+    max_samples: int | None = Field(None, ge=2, description="Stratified random subset of this size.")
+    seed: int = Field(0, description="Seed for subsets, folds, bootstrap and baselines.")
+
+    def check_data_source(self, *, required: bool = True) -> None:
+        if self.benchmark and (self.data or self.members or self.nonmembers):
+            raise ValueError("give either 'benchmark' or your own data, not both")
+        if self.data and (self.members or self.nonmembers):
+            raise ValueError("give either 'data' or 'members' + 'nonmembers', not both")
+        if required and not self.benchmark and not self.data and not (self.members and self.nonmembers):
+            raise ValueError("give 'data', or both 'members' and 'nonmembers' (or a 'benchmark')")
+
+
+class EvaluationFields(SpecBase):
+    """How scores are turned into metrics."""
+
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for confidence intervals.")
+    nan_policy: Literal["lowest", "raise", "omit"] = Field(
+        "lowest", description="NaN scores: rank lowest, raise an error, or omit them from the metrics."
+    )
+    out: str | None = Field(None, description="Run directory (default runs/<timestamp>).", **_cli("-o"))
+
+
+class ModelFields(SpecBase):
+    """How the target and reference models are loaded and run."""
+
+    reference: list[str] = Field(
+        default_factory=list,
+        description="Reference model for the reference attack (repeatable).",
+        **_cli("-r", repeat=True),
+    )
+    batch_size: int = Field(8, ge=1, description="Sequences per forward pass.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto, float32, bfloat16 or float16."
+    )
+    device: str = Field("auto", description="auto (cuda, mps, cpu), or a torch device.")
+    prepend_bos: bool = Field(False, description="Prepend BOS so every token is scored.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    trust_remote_code: bool = Field(False, description="Run model code from the hub.")
+    max_length: int | None = Field(None, ge=2, description="Window length; default the model's context.")
+    stride: int | None = Field(None, ge=1, description="Rolling-window stride; default half the window.")
+    reference_corpus: str | None = Field(None, description="Corpus for DC-PDD token frequencies.")
+    cache: bool = Field(True, description="Read and write the signal store (--no-cache: neither).")
+    progress: bool = Field(True, description="Show progress bars.")
+
+
+class RunSpec(DataFields, ModelFields, EvaluationFields):
+    """Everything ``miakit audit`` needs (the CLI, a YAML file and ``miakit.audit`` keywords)."""
+
+    model: str = Field(
+        "", description="Target: local Hugging Face model dir, PEFT adapter dir or hub id.", **_cli("-m")
+    )
+    scenario: str | None = Field(
+        None, description="Scenario dir (miakit scenario ...): its model, data, reference and canaries."
+    )
+    attacks: list[str] = Field(
+        default_factory=lambda: ["all"],
+        description="Comma-separated attack specs, e.g. loss,min_k[k=0.1,0.2]; 'all'.",
+        **_cli("-a"),
+    )
+    calibration: str | None = Field(
+        None, description="Labelled samples attacks may fit on (ReCaLL prefixes, probes); never scored."
+    )
+    calibration_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Hold out this stratified fraction of the data as calibration set."
+    )
+    chunk_words: int | None = Field(
+        None, ge=1, description="Cut samples into chunks of N words; metrics also per document (group)."
+    )
+    canaries: str | None = Field(None, description="Canaries JSONL: report their exposure.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunSpec:
+        if self.calibration and self.calibration_fraction is not None:
+            raise ValueError("give either 'calibration' or 'calibration_fraction', not both")
+        self.check_data_source()
+        if not self.model:
+            raise ValueError("no target model: give 'model' (a local directory or a hub id) or a 'scenario'")
+        return self
+
+
+class BlindSpec(DataFields, EvaluationFields):
+    """``miakit blind``: the model-free blind baselines alone."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BlindSpec:
+        self.check_data_source()
+        return self
+
+
+DATASET_FEATURES = (
+    "loss",
+    "zlib",
+    "min_k[k=0.05,0.1,0.2,0.3,0.4,0.5,0.6]",
+    "max_k[k=0.05,0.1,0.2]",
+    "min_k_pp[k=0.05,0.1,0.2,0.3,0.4,0.5,0.6]",
+    "max_renyi[alpha=0.5,1,2,inf]",
+)
+
+
+class DatasetInferenceSpec(ModelFields):
+    """``miakit infer-dataset``: were the suspect texts, as a set, trained on?"""
+
+    model: str = Field(..., description="Target: local model dir, adapter dir or hub id.", **_cli("-m"))
+    suspect: str = Field(..., description="Texts suspected to be in the training data (.txt/.jsonl/.csv/.parquet).")
+    validation: str = Field(..., description="Texts of the same distribution known NOT to be trained on.")
+    attacks: list[str] = Field(
+        default_factory=lambda: list(DATASET_FEATURES),
+        description="Attack specs whose scores are the features ('reference' is added with --reference).",
+        **_cli("-a"),
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level.")
+    seed: int = Field(0, description="Seed of the halves, subsamples and blind baselines.")
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of the suspect-vs-validation blind check.")
+    out: str | None = Field(None, description="Run directory (default runs/<timestamp>-dataset).", **_cli("-o"))
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "configuration"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where != "configuration" else message)
+    return f"Invalid configuration ({source}): " + "; ".join(parts) + "."
+
+
+def make_spec(cls: type[SpecBase], values: dict[str, Any], source: str = "options") -> Any:
+    """Validate ``values`` into the spec ``cls``; errors become one MiakitError paragraph."""
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise MiakitError(format_validation_error(exc, source)) from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) configuration into a dict; relative paths are taken from its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise MiakitError(f"Configuration file '{path}' does not exist.")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise MiakitError(f"Configuration file '{path}' is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise MiakitError(f"Configuration file '{path}' must hold a mapping of option: value.")
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    for key in PATH_FIELDS:
+        value = values.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            candidate = path.parent / value
+            if candidate.exists() or key == "out":
+                values[key] = str(candidate)
+    model = values.get("model")
+    if isinstance(model, str) and not Path(model).is_absolute() and (path.parent / model).is_dir():
+        values["model"] = str(path.parent / model)
+    return values
+
+
+def apply_scenario(values: dict[str, Any]) -> dict[str, Any] | None:
+    """Fill model, data, reference and canaries from ``values["scenario"]`` where not given; returns the
+    scenario record (None without a scenario). Explicit options always win."""
+    if not values.get("scenario"):
+        return None
+    from miakit.scenarios.layout import load_scenario
+
+    info = load_scenario(values["scenario"])
+    if not values.get("model"):
+        values["model"] = info["model"]
+    if not (values.get("data") or values.get("members") or values.get("nonmembers") or values.get("benchmark")):
+        values["data"] = info["dataset"]
+    if not values.get("reference") and info.get("reference"):
+        values["reference"] = [info["reference"]]
+    if not values.get("canaries") and info.get("canaries"):
+        values["canaries"] = info["canaries"]
+    values["scenario"] = info["directory"]
+    return info
