@@ -79,6 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--model", default=None, help="model directory (default: SmolLM2-135M, converted)")
     parser.add_argument("--no-rerun", action="store_true", help="skip (c), the audit rerun through the store")
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="instead: a bare forward script vs `miakit audit` (first and fully cached), whole processes",
+    )
     return parser.parse_args(argv)
 
 
@@ -304,6 +309,17 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = resolve_model(args.model)
     texts = choose_texts(args.n_texts, args.words, args.seed)
     version = code_version()  # read now: the files may change while the benchmark runs
+    if args.whole_process:
+        from whole_process import report, whole_process
+
+        print(f"model {model_dir}; code {version}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+        rows = report(
+            whole_process(model_dir, texts, args.batch_size, args.repeats, args.seed), len(texts), args.batch_size
+        )
+        width = max(len(r[0]) for r in rows)
+        for name, value, note in rows:
+            print(f"{name:<{width}}  {value:>8}  {note}".rstrip())
+        return 0
 
     target = HFCausalLM.from_pretrained(str(model_dir), dtype="float32", device="cpu")
     model = target.model  # load the weights now, outside every timing
