@@ -141,3 +141,17 @@ def test_spec_field_types_map_to_flag_types(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "--model", "m", "--data", "d.jsonl", "--batch-size", "eight"])
     assert exit_info.value.code == 2 and "--batch-size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "spec"), [("audit", RunSpec), ("blind", BlindSpec), ("infer-dataset", DatasetInferenceSpec)]
+)
+def test_readme_option_tables_are_generated_from_the_specs(command, spec):
+    from pathlib import Path
+
+    from miakit.run.spec import options_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = f"<!-- options:{command}:start -->\n", f"<!-- options:{command}:end -->"
+    block = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert block == options_markdown(spec), f"regenerate README's {command} table from miakit.run.spec"

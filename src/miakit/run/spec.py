@@ -113,7 +113,7 @@ class ModelFields(SpecBase):
     progress: bool = Field(True, description="Show progress bars.")
 
 
-class RunSpec(DataFields, ModelFields, EvaluationFields):
+class RunSpec(EvaluationFields, ModelFields, DataFields):
     """Everything ``miakit audit`` needs (the CLI, a YAML file and ``miakit.audit`` keywords)."""
 
     model: str = Field(
@@ -148,7 +148,7 @@ class RunSpec(DataFields, ModelFields, EvaluationFields):
         return self
 
 
-class BlindSpec(DataFields, EvaluationFields):
+class BlindSpec(EvaluationFields, DataFields):
     """``miakit blind``: the model-free blind baselines alone."""
 
     @model_validator(mode="after")
@@ -243,3 +243,25 @@ def apply_scenario(values: dict[str, Any]) -> dict[str, Any] | None:
         values["canaries"] = info["canaries"]
     values["scenario"] = info["directory"]
     return info
+
+
+def options_markdown(spec_cls: type[SpecBase]) -> str:
+    """The README's table of a command's options, from the spec: flag, YAML key / API keyword, default, meaning."""
+    rows = ["| flag | YAML key / keyword | default | meaning |", "|---|---|---|---|"]
+    own = [n for n in getattr(spec_cls, "__annotations__", {}) if n in spec_cls.model_fields]
+    for name in [*own, *[n for n in spec_cls.model_fields if n not in own]]:
+        info = spec_cls.model_fields[name]
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        short = (extra.get("cli") or {}).get("short")
+        flag = "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            flag = f"{flag} / --no-{name.replace('_', '-')}"
+        if short:
+            flag = f"{flag}, {short}"
+        default = info.get_default(call_default_factory=True)
+        shown = "required" if info.is_required() else ("-" if default in (None, "", []) else str(default))
+        if isinstance(default, list) and default:
+            shown = ",".join(map(str, default))
+        text = (info.description or "").replace("|", "\\|")
+        rows.append(f"| `{flag}` | `{name}` | {shown} | {text} |")
+    return "\n".join(rows) + "\n"
