@@ -70,7 +70,7 @@ def audit(
     timings = _Timings()
     spec, scenario = _audit_spec(model, data, config, options)
     from miakit.evaluate.evaluation import EvaluationSettings, evaluate_run
-    from miakit.run.baselines import blind_scores
+    from miakit.run.baselines import BlindScores
     from miakit.run.data import prepare_data
     from miakit.run.planner import plan_attacks
     from miakit.run.runner import run_attacks
@@ -87,9 +87,11 @@ def audit(
     if not plan.attacks:
         raise MiakitError("No attack can run: " + "; ".join(f"{k}: {v}" for k, v in plan.skipped.items()))
     engine, references = open_engine(spec, target, plan.models(), open_store(store, spec))
+    # the blind baselines need no model: on an accelerator they run on the CPU cores while the signals compute
+    baselines = BlindScores(run_data.evaluation, spec.seed, engine.store).start(concurrent=_cores_free(target))
     scored = run_attacks(engine, plan, run_data, spec, timings=timings)
     with timings.stage("evaluation"):
-        blind = blind_scores(run_data.evaluation, spec.seed, engine.store)
+        blind = baselines.result()
         evaluation = evaluate_run(
             scored.labels,
             scored.columns,
@@ -104,6 +106,11 @@ def audit(
     manifest = audit_manifest(spec, run_data, plan, scored, engine, target, references, scenario, dict(timings))
     tables = {"documents": evaluation.document_table} if evaluation.document_table is not None else {}
     return finish_run(results, scores, manifest, out=spec.out, write=write, console=console, tables=tables)
+
+
+def _cores_free(target: Any) -> bool:
+    """Whether the target computes off the CPU (its cores are then free for the blind baselines)."""
+    return str(getattr(target, "device", "cpu")).split(":")[0] not in ("cpu", "")
 
 
 def blind(data: Any = None, *, write: bool = True, console: Any = None, **options: Any) -> AuditResult:

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from miakit.errors import MiakitError
-from miakit.evaluate.dataset_inference import _fit_transform, _prepare, infer, validation_vs_itself
+from miakit.evaluate.dataset_inference import (
+    SHIFT_WARNING_PREFIX,
+    _fit_transform,
+    _prepare,
+    imputed_table,
+    infer,
+    suspect_shift,
+    validation_vs_itself,
+)
 
 
 def test_shifted_features_are_detected_and_equal_ones_are_not():
@@ -59,6 +67,87 @@ def test_false_positive_run_shuffles_a_sorted_validation_set():
     # shuffled, it is a null test: about 5% of seeds come out below 0.05 (file order: all of them)
     p_values = np.array([validation_vs_itself(validation, seed=seed)["p_value"] for seed in range(40)])
     assert (p_values < 0.05).mean() <= 0.15 and np.median(p_values) > 0.2
+
+
+def test_imputed_counts_are_the_missing_values_per_feature_and_side():
+    rng = np.random.default_rng(4)
+    suspect = rng.normal(size=(20, 3)) + 0.5
+    validation = rng.normal(size=(24, 3))
+    suspect[[0, 3], 0] = np.nan
+    suspect[5, 2] = np.nan
+    suspect[2, 0] = -np.inf  # clipped to the lower bound, not imputed
+    validation[[1, 2, 7], 2] = np.nan
+    suspect[:, 1] = np.nan  # a feature missing everywhere: every value of it is the (undefined) mean
+    validation[:, 1] = np.nan
+    result = infer(suspect, validation, seed=0)
+    assert result["imputed_suspect"] == [2, 20, 1]
+    assert result["imputed_validation"] == [0, 24, 3]
+    assert imputed_table(["loss", "zlib", "min_k"], result) == [
+        {"feature": "loss", "suspect": 2, "validation": 0},
+        {"feature": "zlib", "suspect": 20, "validation": 24},
+        {"feature": "min_k", "suspect": 1, "validation": 3},
+    ]
+
+
+def _bundled_split(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Two disjoint random draws of ``n`` passages each from the bundled corpus (one distribution)."""
+    import random
+
+    from miakit.scenarios import load_bundled_passages
+
+    texts = random.Random(seed).sample([p["text"] for p in load_bundled_passages()], 2 * n)
+    return texts[:n], texts[n:]
+
+
+def test_shift_warning_fires_when_suspect_texts_differ_from_validation():
+    suspect, validation = _bundled_split(40, seed=0)
+    shift = suspect_shift([t.lower() for t in suspect], validation, seed=0)
+    assert set(shift["baselines"]) == {"blind_bow", "blind_date", "blind_ngram"}
+    strongest = shift["baselines"][shift["strongest"]]
+    assert strongest["ci_low"] > 0.55 and strongest["auroc"] > 0.8  # measured: blind_ngram 0.958 [0.915, 0.986]
+    warning = shift["warning"]
+    assert warning.startswith(SHIFT_WARNING_PREFIX) and "suspect and validation texts differ" in warning
+    assert "not evidence that the suspect texts were trained on" in warning and shift["strongest"] in warning
+
+
+def test_shift_warning_is_silent_on_a_random_split_of_one_corpus():
+    suspect, validation = _bundled_split(40, seed=0)
+    shift = suspect_shift(suspect, validation, seed=0)
+    # the rule's null rate, measured: 2 of 30 random 40/40 splits fired (out-of-fold AUROC sd 0.08 under the
+    # null, wider than the bootstrap CI assumes); this seeded split: CI lower bounds 0.34, 0.50, 0.30
+    assert shift["warning"] is None and shift["strongest"] is None
+    assert all(b["ci_low"] <= 0.55 for b in shift["baselines"].values())
+
+
+def test_shift_check_that_cannot_run_says_so_instead_of_stopping():
+    shift = suspect_shift(["!"] * 10, ["?"] * 10)
+    assert shift["baselines"] == {} and shift["warning"] is None
+    assert "split is unchecked" in shift["note"]
+
+
+def test_dataset_report_opens_with_the_shift_warning_and_lists_imputed_features(tmp_path):
+    from miakit.report.dataset import write_dataset_inference
+
+    warning = f"{SHIFT_WARNING_PREFIX} the suspect and validation texts differ in distribution: <b>x</b>"
+    baselines = {"blind_bow": {"auroc": 0.91, "ci_low": 0.85, "ci_high": 0.96, "description": "a bag-of-words"}}
+    shift = {"baselines": baselines, "strongest": "blind_bow", "warning": warning, "threshold": 0.55, "note": None}
+    results = {
+        "p_value": 1e-9, "false_positive_p_value": 0.4, "alpha": 0.05, "significant": True,
+        "false_positive_significant": False, "curve": [{"n": 10, "p_value": 0.01}], "false_positive_curve": [],
+        "n_suspect": 20, "n_validation": 24, "features": ["loss", "zlib"], "shift": shift,
+        "imputed": [{"feature": "loss", "suspect": 0, "validation": 0},
+                    {"feature": "zlib", "suspect": 3, "validation": 1}],
+    }  # fmt: skip
+    write_dataset_inference(tmp_path / "run", results, {})
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "&lt;b&gt;x&lt;/b&gt;" in html  # escaped
+    assert html.index("differ in distribution") < html.index("p = 1e-09")  # the warning comes first
+    assert "[0.850, 0.960]" in html and "<td>zlib</td><td>3</td><td>1</td>" in html
+    assert "<td>loss</td>" not in html  # nothing imputed for loss: not listed
+
+    del results["shift"], results["imputed"]  # a run written without these keys still renders
+    write_dataset_inference(tmp_path / "old", results, {})
+    assert "distribution check" not in (tmp_path / "old" / "report.html").read_text()
 
 
 def test_too_few_validation_texts_fail_before_any_model_is_loaded(tmp_path):

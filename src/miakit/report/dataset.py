@@ -30,7 +30,15 @@ def pvalue_png(results: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
+def imputed_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The features with at least one imputed (missing) value, from ``results["imputed"]`` (rows of
+    ``miakit.evaluate.dataset_inference.imputed_table``)."""
+    return [row for row in results.get("imputed") or [] if row["suspect"] or row["validation"]]
+
+
 def write_dataset_inference(run_dir: Path, results: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """results.json, manifest.json, pvalues.png and report.html; the report opens with the suspect-vs-validation
+    shift warning (``results["shift"]``, from ``suspect_shift``) when there is one."""
     import json
 
     from miakit.report.html import _environment, data_uri
@@ -40,5 +48,9 @@ def write_dataset_inference(run_dir: Path, results: dict[str, Any], manifest: di
     write_text(run_dir / "manifest.json", json.dumps(to_jsonable(manifest), indent=2) + "\n")
     png = pvalue_png(results)
     write_bytes(run_dir / "pvalues.png", png)
-    html = _environment().get_template("dataset.html.j2").render(r=to_jsonable(results), figure=data_uri(png))
+    html = (
+        _environment()
+        .get_template("dataset.html.j2")
+        .render(r=to_jsonable(results), figure=data_uri(png), imputed=to_jsonable(imputed_rows(results)))
+    )
     write_text(run_dir / "report.html", html)

@@ -39,21 +39,56 @@ def _from_bytes(blob: bytes) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def blind_scores(dataset: MembershipDataset, seed: int, store: Any = None) -> dict[str, np.ndarray]:
-    """Out-of-fold scores of every blind baseline (empty unless labelled with 2 members and 2 non-members),
-    read from ``store`` when there, else computed and written there."""
+def _labels(dataset: MembershipDataset) -> np.ndarray:
+    return np.array([s.label if s.label is not None else -1 for s in dataset.samples])
+
+
+def _compute(dataset: MembershipDataset, seed: int) -> dict[str, np.ndarray]:
     from miakit.evaluate import blind_baselines
 
-    labels = np.array([s.label if s.label is not None else -1 for s in dataset.samples])
-    if not dataset.is_labelled or min(int((labels == 1).sum()), int((labels == 0).sum())) < 2:
-        return {}
-    key = blind_key(dataset, seed)
-    if store is not None:
-        blob = store.get_many([key]).get(key)
-        if blob is not None:
-            return _from_bytes(blob)
     texts = [s.text for s in dataset.samples]
-    columns = blind_baselines(texts, labels, seed=seed, groups=[s.document for s in dataset.samples])
-    if store is not None:
-        store.put_many({key: _to_bytes(columns)})
-    return columns
+    return blind_baselines(texts, _labels(dataset), seed=seed, groups=[s.document for s in dataset.samples])
+
+
+class BlindScores:
+    """Out-of-fold scores of every blind baseline (empty unless labelled with 2 members and 2 non-members), read
+    from the store when there, else computed and written there.
+
+    ``start`` begins the computation: in a background thread when ``concurrent`` (cores the model leaves free,
+    e.g. while a GPU computes the signals), else at ``result``. The store is only touched from the calling
+    thread (SQLite connections stay in their thread).
+    """
+
+    def __init__(self, dataset: MembershipDataset, seed: int, store: Any = None) -> None:
+        self.dataset, self.seed, self.store = dataset, seed, store
+        self._key = blind_key(dataset, seed)
+        self._value: dict[str, np.ndarray] | None = None
+        self._future: Any = None
+        labels = _labels(dataset)
+        if not dataset.is_labelled or min(int((labels == 1).sum()), int((labels == 0).sum())) < 2:
+            self._value = {}
+        elif store is not None:
+            blob = store.get_many([self._key]).get(self._key)
+            self._value = _from_bytes(blob) if blob is not None else None
+        self.cached = bool(self._value)
+
+    def start(self, *, concurrent: bool) -> BlindScores:
+        if self._value is None and concurrent and self._future is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miakit-blind")
+            self._future = pool.submit(_compute, self.dataset, self.seed)
+            pool.shutdown(wait=False)
+        return self
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self._value is None:
+            self._value = self._future.result() if self._future is not None else _compute(self.dataset, self.seed)
+            if self.store is not None:
+                self.store.put_many({self._key: _to_bytes(self._value)})
+        return self._value
+
+
+def blind_scores(dataset: MembershipDataset, seed: int, store: Any = None) -> dict[str, np.ndarray]:
+    """``BlindScores(dataset, seed, store).result()``: the baselines' scores, from the store or computed."""
+    return BlindScores(dataset, seed, store).result()

@@ -35,7 +35,7 @@ def run_dataset_inference(
     spec: Any, built: Any = None, *, store: Any = "default", console: Any = None, write: bool = True
 ) -> dict[str, Any]:
     """Features from the planned attacks (engine and store), the test, the false-positive run, the files."""
-    from miakit.evaluate.dataset_inference import infer, validation_vs_itself
+    from miakit.evaluate.dataset_inference import imputed_table, infer, suspect_shift, validation_vs_itself
     from miakit.run.planner import plan_attacks
     from miakit.run.runner import score_attacks
     from miakit.run.targets import make_target, open_engine, open_store
@@ -54,6 +54,8 @@ def run_dataset_inference(
     n_s = len(suspect_texts)
     result = infer(features[:n_s], features[n_s:], seed=spec.seed)
     false_positive = validation_vs_itself(features[n_s:], seed=spec.seed + 1)
+    # suspect and validation must differ only in training: the blind baselines check that they do not otherwise
+    shift = suspect_shift(suspect_texts, validation_texts, seed=spec.seed, n_bootstrap=spec.bootstrap)
     results: dict[str, Any] = {
         "p_value": result["p_value"],
         "false_positive_p_value": false_positive["p_value"],
@@ -67,6 +69,9 @@ def run_dataset_inference(
         "features": list(plan.attacks),
         "skipped": plan.skipped,
         "details": {"suspect_vs_validation": result, "validation_vs_itself": false_positive},
+        "shift": shift,
+        "imputed": imputed_table(list(plan.attacks), result),
+        "warnings": [shift["warning"]] if shift["warning"] else [],
     }
     manifest = {
         **manifest_head("dataset inference"),
@@ -85,6 +90,11 @@ def run_dataset_inference(
         results["run_dir"] = str(run_dir)
         write_dataset_inference(Path(run_dir), results, manifest)
     if console is not None:
+        from rich.text import Text
+
+        for line in (shift["warning"], shift.get("note")):
+            if line:
+                console.print(Text(f"warning: {line}", style="bold yellow"))
         verdict = "trained on" if results["significant"] else "no evidence it was trained on"
         console.print(
             f"Dataset inference: p = {results['p_value']:.3g} ({verdict} at alpha {spec.alpha}); false-positive "

@@ -152,7 +152,7 @@ def canary_exposures(engine: Any, canaries: Sequence[Any]) -> list[dict[str, Any
     for c in canaries:
         secret = ll(c, c.secret)
         row = {"id": c.id, "repeats": c.repeats, "prefix": c.prefix, "secret": c.secret}
-        row.update(exposure(secret, [ll(c, s) for s in c.candidates]))
+        row.update(exposure(secret, [ll(c, s) for s in c.candidates], space_size=c.space_size))
         row["secret_logprob"] = secret
         rows.append(row)
     return rows

@@ -4,7 +4,11 @@ A canary is a sentence with a random secret (``The PIN of locker QXV is 482913``
 training data. Its exposure under a model is ``log2(N) - log2(rank)``, where ``rank`` is the position of the
 true secret among N equally likely candidates (the secret and N-1 others drawn from the same space) ordered by
 the model's log-likelihood of the secret given the prefix: log2(N) bits when the model ranks the true secret
-first, about 1 bit when it knows nothing.
+first, about 1 bit when it knows nothing. That rank saturates at log2(N) (7 bits at N = 128) as soon as a canary
+is memorised, so the paper's *extrapolated* exposure is reported next to it: a skew-normal fitted to the
+candidates' log-perplexities (negative log-likelihoods) estimates the probability that a random secret of the
+whole space is at least as likely as the true one, and exposure = -log2 of that probability, capped at
+log2 of the space size.
 """
 
 from __future__ import annotations
@@ -19,10 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import skewnorm
 
 from miakit.errors import DataError
 
-__all__ = ["Canary", "exposure", "make_canaries", "read_canaries", "training_texts", "write_canaries"]
+__all__ = [
+    "MIN_FIT_CANDIDATES",
+    "Canary",
+    "exposure",
+    "make_canaries",
+    "read_canaries",
+    "training_texts",
+    "write_canaries",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,13 @@ class Canary:
     @property
     def text(self) -> str:
         return self.prefix + self.secret
+
+    @property
+    def space_size(self) -> int | None:
+        """Number of possible secrets: 10**digits for a secret of decimal digits (as ``make_canaries`` draws
+        them), None for any other secret (its space is unknown)."""
+        digits = self.secret.strip()
+        return 10 ** len(digits) if digits.isascii() and digits.isdigit() else None
 
 
 def make_canaries(repeats: Sequence[int], *, n_candidates: int = 128, digits: int = 6, seed: int = 0) -> list[Canary]:
@@ -115,12 +135,75 @@ def read_canaries(path: str | Path) -> list[Canary]:
     return out
 
 
-def exposure(secret_score: float, candidate_scores: Sequence[float]) -> dict[str, Any]:
-    """Rank of the secret (1 = most likely; ties count against it) among itself and the candidates, and
-    exposure = log2(N) - log2(rank) with N = 1 + number of candidates."""
-    scores = np.asarray(candidate_scores, dtype=float)
-    if not np.isfinite(secret_score) or not np.all(np.isfinite(scores)):
-        raise ValueError("canary scores must be finite")
-    rank = 1 + int(np.sum(scores >= secret_score))
+MIN_FIT_CANDIDATES = 10  # finite candidates needed to fit the skew-normal's three parameters
+
+
+def exposure(
+    secret_score: float, candidate_scores: Sequence[float], *, space_size: int | None = None
+) -> dict[str, Any]:
+    """Exact and extrapolated exposure of one canary from log-likelihoods (higher = more likely).
+
+    Exact: rank of the secret among itself and the candidates (1 = most likely; ties count against it) and
+    ``exposure = log2(N) - log2(rank)`` with N = 1 + number of candidates, at most ``max_exposure = log2(N)``.
+
+    Extrapolated (Carlini et al. 2019, "approximating exposure"): a skew-normal (``scipy.stats.skewnorm``, maximum
+    likelihood) fitted to the finite candidates' log-perplexities ``-score`` gives
+    ``P = P(candidate at least as likely as the secret) = cdf(-secret_score)``, and
+    ``extrapolated_exposure = -log2 P``, capped at ``log2(space_size)`` when the number of possible secrets is
+    given (``Canary.space_size``). It can exceed log2(N), but it is an estimate: from 127 candidates its error is
+    a few bits in the far tail. None (with a note) when fewer than 10 finite candidates or no spread.
+
+    Non-finite candidate scores (-inf, NaN, +inf) never abort: they are counted (``n_nonfinite_candidates``),
+    ranked least likely and left out of the fit. A non-finite secret score gets rank N, both exposures 0 and a
+    note.
+    """
+    scores = np.asarray(candidate_scores, dtype=float).ravel()
+    finite = np.isfinite(scores)
     n = 1 + len(scores)
-    return {"rank": rank, "n_candidates": n, "exposure": math.log2(n) - math.log2(rank), "max_exposure": math.log2(n)}
+    notes: list[str] = []
+    n_nonfinite = int(np.count_nonzero(~finite))
+    if n_nonfinite:
+        notes.append(f"{n_nonfinite} candidate log-likelihood(s) not finite: ranked least likely, left out of the fit")
+    fit = _fit_log_perplexity(-scores[finite])
+    if fit is None:
+        notes.append(f"no skew-normal fit: fewer than {MIN_FIT_CANDIDATES} finite candidates or no spread")
+    cap = math.log2(space_size) if space_size else None
+    if not np.isfinite(secret_score):
+        rank, extrapolated = n, 0.0
+        notes.append(f"secret log-likelihood is {secret_score}: ranked last, exposure 0")
+    else:
+        rank = 1 + int(np.count_nonzero(scores[finite] >= secret_score))
+        extrapolated = None if fit is None else _tail_bits(-float(secret_score), fit, cap)
+    return {
+        "rank": rank,
+        "n_candidates": n,
+        "exposure": math.log2(n) - math.log2(rank),
+        "max_exposure": math.log2(n),
+        "extrapolated_exposure": extrapolated,
+        "max_extrapolated_exposure": cap,
+        "space_size": space_size,
+        "n_nonfinite_candidates": n_nonfinite,
+        "skewnorm_shape": None if fit is None else fit[0],
+        "skewnorm_loc": None if fit is None else fit[1],
+        "skewnorm_scale": None if fit is None else fit[2],
+        "note": "; ".join(notes) or None,
+    }
+
+
+def _fit_log_perplexity(values: np.ndarray) -> tuple[float, float, float] | None:
+    """Maximum-likelihood skew-normal (shape, loc, scale) of the candidates' log-perplexities, or None."""
+    if len(values) < MIN_FIT_CANDIDATES or np.ptp(values) == 0:
+        return None
+    try:
+        shape, loc, scale = skewnorm.fit(values)
+    except (RuntimeError, ValueError):  # scipy's FitError: the optimiser left the parameter space
+        return None
+    return float(shape), float(loc), float(scale)
+
+
+def _tail_bits(log_perplexity: float, fit: tuple[float, float, float], cap: float | None) -> float:
+    """-log2 P(log-perplexity <= the secret's) under the fit, capped at ``cap`` bits (when the probability
+    underflows to 0 and there is no cap: the 1074 bits of the smallest positive double, a lower bound)."""
+    p = float(skewnorm.cdf(log_perplexity, *fit))
+    bits = 0.0 - math.log2(p) if p > 0 else 0.0 - math.log2(math.ulp(0.0))
+    return min(bits, cap) if cap is not None else bits
