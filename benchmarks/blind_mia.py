@@ -67,7 +67,8 @@ def _tfidf_only(name: str, data: object) -> None:
     from sklearn.pipeline import make_pipeline
 
     from miakit.evaluate import evaluate_scores
-    from miakit.evaluate.blind import BlindEnsemble, stratified_folds
+    from miakit.evaluate.blind import BlindEnsemble
+    from miakit.evaluate.folds import stratified_folds
 
     texts, y = data.texts, np.asarray(data.labels)  # type: ignore[attr-defined]
     started = time.perf_counter()

@@ -82,7 +82,7 @@ def test_single_token_text_has_no_scored_tokens(target):
     assert len(stats) == 0
 
 
-def test_token_counts_over_a_corpus_are_cached(target, tmp_path):
+def test_token_counts_over_a_corpus_are_cached(target, tmp_path, cache_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the king\nthe queen and the king\n")
     request = TokenCountsRequest(str(corpus))
@@ -100,3 +100,14 @@ def test_token_counts_over_a_corpus_are_cached(target, tmp_path):
 def test_unknown_reference_model_is_a_user_error(target):
     with pytest.raises(MiakitError, match="Unknown model"):
         Engine({None: target}, None, progress=False).run([TokenStatsRequest("x y", model="missing")])
+
+
+def test_signals_is_a_read_only_mapping(target):
+    requests = [TokenStatsRequest("The king."), TokenStatsRequest("The queen.")]
+    signals = Engine({None: target}, None, progress=False).run(requests)
+    assert set(signals.keys()) == set(requests) and requests[0] in signals and len(signals) == 2
+    assert [len(v) for v in signals.values()] == [len(signals[r]) for r in signals]
+    assert {r: v for r, v in signals.items()} == {r: signals[r] for r in requests}
+    merged = {**signals}
+    assert merged.keys() == set(requests) and merged[requests[1]] is signals[requests[1]]
+    assert dict(signals) == merged and signals.entries == merged

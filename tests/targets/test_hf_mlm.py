@@ -176,3 +176,55 @@ def test_dropout_hits_only_the_scored_position(mlm, mlm_model, mlm_tokenizer):
     assert [r.score for r in row] == pytest.approx([s for s, _, _ in want[:n]], rel=1e-4)
     (plain,) = mlm.replacements([text], n, top_k=top_k, dropout=0.0)
     assert [(r.position, r.token_id) for r in plain] != [(r.position, r.token_id) for r in row]
+
+
+class _FullWidthHead:
+    """Builds a BERT masked LM whose forward reshapes its logits to every input position (as some remote-code
+    models do): the fast path, which runs the head on the scored positions only, cannot work for it."""
+
+    @staticmethod
+    def build(model):
+        from transformers import BertForMaskedLM
+
+        class FullWidthBert(BertForMaskedLM):
+            def forward(self, inputs_embeds=None, **kwargs):
+                out = super().forward(inputs_embeds=inputs_embeds, **kwargs)
+                b, length = inputs_embeds.shape[:2]
+                out.logits = out.logits.reshape(b, length, self.config.vocab_size)
+                return out
+
+        copy = FullWidthBert(model.config).eval()
+        copy.load_state_dict(model.state_dict())
+        return copy
+
+
+def test_head_that_needs_every_position_falls_back_with_a_note(mlm, mlm_model, mlm_tokenizer, texts, tiny_model):
+    from miakit.signals import NeighboursRequest
+    from miakit.signals.engine import Engine
+    from miakit.targets.hf_causal import HFCausalLM
+
+    fallback = HFMaskedLM.from_model(_FullWidthHead.build(mlm_model), mlm_tokenizer, name="full-width")
+    got = fallback.replacements(texts, 5)
+    assert fallback._head_mode == "logits"
+    assert len(fallback.fallbacks) == 1 and "RuntimeError" in fallback.fallbacks[0]
+    assert "full-width" in fallback.fallbacks[0]
+    want = mlm.replacements(texts, 5)  # the fast path on the same weights
+    assert [[(r.position, r.token_id) for r in row] for row in got] == [
+        [(r.position, r.token_id) for r in row] for row in want
+    ]
+    target = HFCausalLM.from_model(tiny_model, mlm_tokenizer, name="causal")
+    engine = Engine({None: target}, None, progress=False, mlms={"full-width": HFMaskedLM.from_model(
+        _FullWidthHead.build(mlm_model), mlm_tokenizer, name="full-width")})  # fmt: skip
+    engine.run([NeighboursRequest(t, "full-width", n=2) for t in texts])
+    assert engine.notes["full-width"].fallbacks == fallback.fallbacks  # the report can show it, once
+
+
+def test_an_unexpected_error_in_the_fast_path_is_raised_not_hidden(mlm_model, mlm_tokenizer, texts, monkeypatch):
+    broken = HFMaskedLM.from_model(mlm_model, mlm_tokenizer)
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug in the gathered head")
+
+    monkeypatch.setattr(broken, "_gathered_logits", bug)
+    with pytest.raises(ValueError, match="a bug in the gathered head"):
+        broken.replacements(texts, 2)

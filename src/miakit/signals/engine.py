@@ -1,8 +1,11 @@
 """The engine: the only code that talks to backends and the store.
 
-Requests from every attack are de-duplicated, looked up in the store, and only the misses are computed:
-tokenised, cut into rolling windows where longer than the model context, sorted longest first, run in
-batches, and committed to the store batch by batch so that a killed run resumes where it stopped.
+Requests from every attack are de-duplicated and pass through one store read-through: keys are looked up,
+hits decoded, and only the misses are computed (token statistics tokenised, cut into rolling windows where
+longer than the model context, sorted longest first and run in batches), each batch committed to the store as
+it finishes so that a killed run resumes where it stopped. A store key holds the request's kind and version
+(``version`` on its class), the identity of what computes it (model and tokenizer fingerprints, settings) and
+the request's content.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +35,22 @@ from miakit.signals.requests import (
 )
 from miakit.signals.store import Store
 from miakit.signals.token_stats import (
-    STATS_VERSION,
     TokenStats,
     array_from_bytes,
     array_to_bytes,
     counts_from_bytes,
     counts_to_bytes,
 )
+from miakit.targets.fingerprint import file_sha256_memo
 
 
 @dataclass
 class Counts:
     """What a run computed versus read from the store (recorded in every manifest).
 
-    forward_passes_computed counts sequences (rolling windows) run through a model; forward_passes_cached
-    counts stored items read instead (each would have cost at least one pass). Tokens are scored tokens.
+    forward_passes_computed counts sequences (rolling windows, masked-LM inputs) run through a model;
+    forward_passes_cached counts stored items read instead (each would have cost at least one pass; token
+    counts over a corpus cost none). Tokens are scored tokens.
     """
 
     forward_passes_computed: int = 0
@@ -59,6 +64,14 @@ class Counts:
 
 
 @dataclass
+class KindCounts:
+    """Requests of one kind computed versus read from the store."""
+
+    computed: int = 0
+    cached: int = 0
+
+
+@dataclass
 class ModelNotes:
     """Per-model facts the report should mention."""
 
@@ -68,25 +81,60 @@ class ModelNotes:
     prefix_cached_texts: int = 0  # scored with a shared prefix's key/value cache computed once
     truncated_contexts: int = 0  # contexts cut from the left to fit the text into the window
     seconds: float = 0.0
+    fallbacks: list[str] = field(default_factory=list)  # slower paths a backend took instead of its fast one, why
 
 
 @dataclass
 class Signals(Mapping):
-    """Request -> signal, as handed to ``Attack.score``."""
+    """Request -> signal, as handed to ``Attack.score`` (a read-only mapping)."""
 
-    values: dict[Any, Any] = field(default_factory=dict)
+    entries: dict[Any, Any] = field(default_factory=dict)
 
     def __getitem__(self, request: Any) -> Any:
         try:
-            return self.values[request]
+            return self.entries[request]
         except KeyError:
             raise KeyError(f"signal not computed for {request!r}: did the attack list it in requests()?") from None
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.values)
+        return iter(self.entries)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.entries)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one signal kind is stored, and what a stored value stands for in the counts."""
+
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+    passes: int = 1  # forward passes one stored value saves (at least)
+    tokens: Callable[[Any], int] = lambda value: 0  # scored tokens it holds
+
+
+def _json_to_bytes(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
+
+
+def _json_from_bytes(blob: bytes) -> Any:
+    return json.loads(blob.decode("utf-8"))
+
+
+CODECS: dict[str, Codec] = {
+    TokenStatsRequest.kind: Codec(TokenStats.to_bytes, TokenStats.from_bytes, tokens=len),
+    TokenCountsRequest.kind: Codec(counts_to_bytes, counts_from_bytes, passes=0),
+    GradNormRequest.kind: Codec(array_to_bytes, array_from_bytes),
+    NoisyLossRequest.kind: Codec(array_to_bytes, array_from_bytes),
+    HiddenStatesRequest.kind: Codec(array_to_bytes, array_from_bytes),
+    NeighboursRequest.kind: Codec(_json_to_bytes, _json_from_bytes),
+}
+ARRAY_REQUESTS = (GradNormRequest, NoisyLossRequest, HiddenStatesRequest)
+
+
+def store_key(request: Any, identity: Sequence[Any]) -> str:
+    """The store key of a request: its kind and version, the identity of what computes it, its content."""
+    return _digest([request.kind, request.version, *identity, request.key()])
 
 
 def rolling_windows(n_tokens: int, first: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
@@ -114,12 +162,7 @@ def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+Batches = Iterator[dict[Any, Any]]  # computed signals, one dict per batch (committed to the store as it comes)
 
 
 class Engine:
@@ -148,6 +191,7 @@ class Engine:
         self.progress = progress
         self.mlms: dict[str, Any] = dict(mlms or {})  # masked LMs proposing neighbours, by name (lazily built)
         self.counts = Counts()
+        self.kind_counts: dict[str, KindCounts] = defaultdict(KindCounts)  # by request kind
         self.notes: dict[str, ModelNotes] = defaultdict(ModelNotes)
 
     # ---- public -------------------------------------------------------------------------------------
@@ -175,25 +219,46 @@ class Engine:
         stride = self.stride or max(1, target.max_length // 2)
         return min(stride, target.max_length - 1)
 
+    # ---- the store read-through, shared by every request kind ---------------------------------------
+    def _read_through(
+        self,
+        requests: Sequence[Any],
+        identity: Callable[[Any], Sequence[Any]],
+        compute: Callable[[list[Any]], Batches],
+    ) -> dict[Any, Any]:
+        """Stored signals of ``requests`` decoded, the misses computed by ``compute`` (batch by batch, each batch
+        encoded and committed as it comes). ``identity(request)``: what computes it, part of its key."""
+        if not requests:
+            return {}
+        keys = {r: store_key(r, identity(r)) for r in requests}
+        stored = self.store.get_many(keys.values()) if self.store is not None else {}
+        results: dict[Any, Any] = {}
+        misses = []
+        for r in requests:
+            blob = stored.get(keys[r])
+            if blob is None:
+                misses.append(r)
+                continue
+            codec = CODECS[r.kind]
+            results[r] = value = codec.decode(blob)
+            self.counts.forward_passes_cached += codec.passes
+            self.counts.tokens_cached += codec.tokens(value)
+            self.kind_counts[r.kind].cached += 1
+        if misses:
+            for batch in compute(misses):
+                results.update(batch)
+                for r in batch:
+                    self.kind_counts[r.kind].computed += 1
+                if self.store is not None:
+                    self.store.put_many({keys[r]: CODECS[r.kind].encode(v) for r, v in batch.items()})
+        return results
+
     # ---- token statistics ---------------------------------------------------------------------------
     def _target(self, model_name: str | None) -> Any:
         if model_name not in self.targets:
             known = ", ".join(str(k) for k in self.targets if k is not None) or "none"
             raise MiakitError(f"Unknown model '{model_name}' requested; reference models given: {known}.")
         return self.targets[model_name]
-
-    def _stats_key(self, target: Any, request: TokenStatsRequest) -> str:
-        return _digest(
-            [
-                target.fingerprint,
-                target.tokenizer_fingerprint,
-                request.key(),
-                self.prepend_bos,
-                target.max_length,
-                self.stride_for(target),
-                STATS_VERSION,
-            ]
-        )
 
     def _encode(self, target: Any, request: TokenStatsRequest) -> tuple[list[int], int]:
         if request.context:
@@ -215,29 +280,22 @@ class Engine:
         return ids, max(1, first)
 
     def _token_stats(self, target: Any, requests: list[TokenStatsRequest]) -> dict[Any, TokenStats]:
-        if not requests:
-            return {}
-        keys = {r: self._stats_key(target, r) for r in requests}
-        stored = self.store.get_many(keys.values()) if self.store is not None else {}
-        results: dict[Any, TokenStats] = {}
-        misses = []
-        for r in requests:
-            blob = stored.get(keys[r])
-            if blob is None:
-                misses.append(r)
-                continue
-            results[r] = TokenStats.from_bytes(blob)
-            self.counts.forward_passes_cached += 1
-            self.counts.tokens_cached += len(results[r])
-        if not misses:
-            return results
+        identity = [
+            target.fingerprint,
+            target.tokenizer_fingerprint,
+            self.prepend_bos,
+            target.max_length,
+            self.stride_for(target),
+        ]
+        return self._read_through(requests, lambda r: identity, partial(self._compute_stats, target))
 
+    def _compute_stats(self, target: Any, misses: list[TokenStatsRequest]) -> Batches:
         notes = self.notes[target.name]
         notes.max_length = target.max_length
         stride = self.stride_for(target)
         items: list[tuple[TokenStatsRequest, int, list[int], int]] = []
         n_windows: dict[TokenStatsRequest, int] = {}
-        empty: dict[str, bytes] = {}
+        empty: dict[TokenStatsRequest, TokenStats] = {}
         for r in misses:
             ids, first = self._encode(target, r)
             windows = rolling_windows(len(ids), first, target.max_length, stride)
@@ -246,12 +304,10 @@ class Engine:
                 notes.windowed_texts += 1
             if not windows:
                 notes.unscored_texts += 1
-                results[r] = TokenStats.concatenate([])
-                empty[keys[r]] = results[r].to_bytes()
+                empty[r] = TokenStats.concatenate([])
             for w, (start, end, rel_first) in enumerate(windows):
                 items.append((r, w, ids[start:end], rel_first))
-        if self.store is not None:
-            self.store.put_many(empty)
+        yield empty
         parts: dict[TokenStatsRequest, list[dict[str, np.ndarray] | None]] = {
             r: [None] * n for r, n in n_windows.items() if n
         }
@@ -259,22 +315,22 @@ class Engine:
         total_tokens = sum(len(ids) - rel_first for _, _, ids, rel_first in items)
         total_tokens += sum(len(cont) for group in shared.values() for _, cont in group)
 
-        def finish(batch_requests: list[tuple[TokenStatsRequest, int]], outputs: list[dict[str, np.ndarray]]) -> int:
-            finished: dict[str, bytes] = {}
+        def finish(
+            batch: list[tuple[TokenStatsRequest, int]], outputs: list[dict[str, np.ndarray]]
+        ) -> tuple[dict[TokenStatsRequest, TokenStats], int]:
+            """Requests whose last window is in this batch, reassembled; and the tokens scored."""
+            finished: dict[TokenStatsRequest, TokenStats] = {}
             scored = 0
-            for (r, w), out in zip(batch_requests, outputs, strict=True):
+            for (r, w), out in zip(batch, outputs, strict=True):
                 scored += len(out["logprob"])
                 slots = parts[r]
                 slots[w] = out
                 if all(p is not None for p in slots):
-                    results[r] = TokenStats.concatenate(slots)  # type: ignore[arg-type]
-                    finished[keys[r]] = results[r].to_bytes()
+                    finished[r] = TokenStats.concatenate(slots)  # type: ignore[arg-type]
                     del parts[r]
-            if self.store is not None:
-                self.store.put_many(finished)
-            self.counts.forward_passes_computed += len(batch_requests)
+            self.counts.forward_passes_computed += len(batch)
             self.counts.tokens_computed += scored
-            return scored
+            return finished, scored
 
         with _progress(self.progress, f"{_short(target.name)}: token statistics", total_tokens) as advance:
             for prefix, group in shared.items():
@@ -286,14 +342,17 @@ class Engine:
                     except NotImplementedError:  # no usable key/value cache: score whole sequences instead
                         items.extend((r, 0, [*prefix, *cont], len(prefix)) for r, cont in group[start:])
                         break
-                    advance(finish([(r, 0) for r, _ in batch], outputs))
+                    finished, scored = finish([(r, 0) for r, _ in batch], outputs)
                     notes.prefix_cached_texts += len(batch)
+                    advance(scored)
+                    yield finished
             items.sort(key=lambda item: -len(item[2]))
             for start in range(0, len(items), self.batch_size):
                 batch = items[start : start + self.batch_size]
                 outputs = target.token_stats([(ids, rel_first) for _, _, ids, rel_first in batch])
-                advance(finish([(r, w) for r, w, _, _ in batch], outputs))
-        return results
+                finished, scored = finish([(r, w) for r, w, _, _ in batch], outputs)
+                advance(scored)
+                yield finished
 
     def _shared_prefixes(
         self,
@@ -317,26 +376,10 @@ class Engine:
     def _arrays(self, target: Any, requests: list[Any]) -> dict[Any, np.ndarray]:
         """Gradient norms, noisy losses and mean hidden states; texts beyond the context use their first
         ``max_length`` tokens (one window)."""
-        if not requests:
-            return {}
-        keys = {
-            r: _digest(
-                [target.fingerprint, target.tokenizer_fingerprint, r.key(), self.prepend_bos, target.max_length, 1]
-            )
-            for r in requests
-        }
-        stored = self.store.get_many(keys.values()) if self.store is not None else {}
-        results: dict[Any, np.ndarray] = {}
-        misses = []
-        for r in requests:
-            blob = stored.get(keys[r])
-            if blob is None:
-                misses.append(r)
-            else:
-                results[r] = array_from_bytes(blob)
-                self.counts.forward_passes_cached += 1
-        if not misses:
-            return results
+        identity = [target.fingerprint, target.tokenizer_fingerprint, self.prepend_bos, target.max_length]
+        return self._read_through(requests, lambda r: identity, partial(self._compute_arrays, target))
+
+    def _compute_arrays(self, target: Any, misses: list[Any]) -> Batches:
         encoded = {}
         for r in misses:
             ids, first = self._encode(target, TokenStatsRequest(r.text))
@@ -367,20 +410,17 @@ class Engine:
                         outputs = [target.noisy_losses(*encoded[r], sigma=r.sigma, n=r.n, seed=r.seed)]
                     finished = {}
                     for r, out in zip(batch, outputs, strict=True):
-                        results[r] = np.asarray(out)
-                        finished[keys[r]] = array_to_bytes(results[r])
-                        passes = r.n if kind is NoisyLossRequest else 1
-                        self.counts.forward_passes_computed += passes
+                        finished[r] = np.asarray(out)
+                        self.counts.forward_passes_computed += r.n if kind is NoisyLossRequest else 1
                         if kind is GradNormRequest:
                             self.counts.backward_passes_computed += 1
-                    if self.store is not None:
-                        self.store.put_many(finished)
                     advance(len(batch))
-        return results
+                    yield finished
 
     # ---- neighbours from a masked LM ----------------------------------------------------------------
     def mlm(self, name: str) -> Any:
-        """The masked LM called ``name`` (a directory or hub id), loaded on first use."""
+        """The masked LM called ``name`` (a directory or hub id): tokenizer and config load on first use, its
+        weights only when neighbours must be computed."""
         if name not in self.mlms:
             from miakit.targets.hf_mlm import HFMaskedLM
 
@@ -394,61 +434,55 @@ class Engine:
             by_mlm[r.mlm].append(r)
         for name, group in by_mlm.items():
             mlm = self.mlm(name)
-            keys = {r: _digest([mlm.fingerprint, mlm.tokenizer_fingerprint, r.key(), 1]) for r in group}
-            stored = self.store.get_many(keys.values()) if self.store is not None else {}
-            misses = []
-            for r in group:
-                blob = stored.get(keys[r])
-                if blob is None:
-                    misses.append(r)
-                else:
-                    results[r] = json.loads(blob.decode("utf-8"))
-            settings = defaultdict(list)
-            for r in misses:
-                settings[(r.n, r.top_k, r.dropout, r.seed)].append(r)
-            with _progress(self.progress, f"{_short(name)}: neighbours", len(misses)) as advance:
-                for (n, top_k, dropout, seed), todo in settings.items():
-                    for start in range(0, len(todo), 16):
-                        batch = todo[start : start + 16]
-                        texts = mlm.neighbours(
-                            [r.text for r in batch], n, top_k=top_k, dropout=dropout, seed=seed,
-                            batch_size=self.batch_size * 4,
-                        )  # fmt: skip
-                        finished = {}
-                        for r, neighbours in zip(batch, texts, strict=True):
-                            results[r] = list(neighbours)
-                            finished[keys[r]] = json.dumps(results[r]).encode("utf-8")
-                        if self.store is not None:
-                            self.store.put_many(finished)
-                        advance(len(batch))
+            identity = [mlm.fingerprint, mlm.tokenizer_fingerprint]
+            results.update(
+                self._read_through(group, lambda r, identity=identity: identity, partial(self._compute_neighbours, mlm))
+            )
             mlm.release()
         return results
 
+    def _compute_neighbours(self, mlm: Any, misses: list[NeighboursRequest]) -> Batches:
+        settings: dict[tuple[int, int, float, int], list[NeighboursRequest]] = defaultdict(list)
+        for r in misses:
+            settings[(r.n, r.top_k, r.dropout, r.seed)].append(r)
+        with _progress(self.progress, f"{_short(mlm.name)}: neighbours", len(misses)) as advance:
+            for (n, top_k, dropout, seed), todo in settings.items():
+                for start in range(0, len(todo), 16):
+                    batch = todo[start : start + 16]
+                    passes = getattr(mlm, "forward_passes", 0)
+                    texts = mlm.neighbours(
+                        [r.text for r in batch], n, top_k=top_k, dropout=dropout, seed=seed,
+                        batch_size=self.batch_size * 4,
+                    )  # fmt: skip
+                    self.counts.forward_passes_computed += getattr(mlm, "forward_passes", 0) - passes
+                    advance(len(batch))
+                    yield {r: list(neighbours) for r, neighbours in zip(batch, texts, strict=True)}
+        notes = self.notes[mlm.name]
+        notes.fallbacks.extend(f for f in dict.fromkeys(getattr(mlm, "fallbacks", ())) if f not in notes.fallbacks)
+
     # ---- token counts over a reference corpus -------------------------------------------------------
+    def _corpus(self, request: TokenCountsRequest) -> Path:
+        path = Path(request.corpus) if request.corpus else self.default_corpus
+        if path is None:
+            raise MiakitError("No reference corpus given for token frequencies and no default is set.")
+        if not path.is_file():
+            raise MiakitError(f"Reference corpus '{path}' does not exist.")
+        return path
+
     def _token_counts(self, target: Any, requests: list[TokenCountsRequest]) -> dict[Any, np.ndarray]:
-        results: dict[Any, np.ndarray] = {}
-        for r in requests:
-            path = Path(r.corpus) if r.corpus else self.default_corpus
-            if path is None:
-                raise MiakitError("No reference corpus given for token frequencies and no default is set.")
-            if not path.is_file():
-                raise MiakitError(f"Reference corpus '{path}' does not exist.")
-            key = _digest([r.kind, target.tokenizer_fingerprint, target.vocab_size, _file_digest(path)])
-            blob = self.store.get_many([key]).get(key) if self.store is not None else None
-            if blob is not None:
-                results[r] = counts_from_bytes(blob)
-                continue
+        def identity(r: TokenCountsRequest) -> list[Any]:
+            return [target.tokenizer_fingerprint, target.vocab_size, file_sha256_memo(self._corpus(r))]
+
+        return self._read_through(requests, identity, partial(self._compute_counts, target))
+
+    def _compute_counts(self, target: Any, misses: list[TokenCountsRequest]) -> Batches:
+        for r in misses:
+            path = self._corpus(r)
             texts = read_corpus_texts(path)
             with _progress(self.progress, f"token frequencies of {path.name}", 1) as advance:
                 counts = target.count_tokens(texts)
                 advance(1)
-            results[r] = counts
-            if self.store is not None:
-                self.store.put_many({key: counts_to_bytes(counts)})
-        return results
-
-
-ARRAY_REQUESTS = (GradNormRequest, NoisyLossRequest, HiddenStatesRequest)
+            yield {r: counts}
 
 
 def _short(name: str) -> str:

@@ -1,4 +1,8 @@
-"""Typed, hashable requests: what an attack asks the engine for. Each has a stable ``key()``."""
+"""Typed, hashable requests: what an attack asks the engine for. Each has a stable ``key()``.
+
+Each request class declares its signal kind and that kind's ``version``: both are part of every store key, so
+bumping a kind's version (when the computation of that signal changes) recomputes that kind only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import ClassVar
+
+from miakit.signals.token_stats import STATS_VERSION
 
 
 def _sha(text: str) -> str:
@@ -20,6 +26,7 @@ class TokenStatsRequest:
     """
 
     kind: ClassVar[str] = "token_stats"
+    version: ClassVar[int] = STATS_VERSION
     text: str
     context: str = ""
     model: str | None = None
@@ -37,6 +44,7 @@ class TokenCountsRequest:
     """
 
     kind: ClassVar[str] = "token_counts"
+    version: ClassVar[int] = 1
     corpus: str | None = None
     model: str | None = None
 
@@ -49,6 +57,7 @@ class GradNormRequest:
     """Norms (L1, L2, max) of the gradient of the text's mean token NLL w.r.t. each parameter tensor."""
 
     kind: ClassVar[str] = "grad_norms"
+    version: ClassVar[int] = 1
     text: str
     model: str | None = None
 
@@ -61,6 +70,7 @@ class NoisyLossRequest:
     """Mean token NLL of the text under ``n`` Gaussian perturbations (std ``sigma``) of its input embeddings."""
 
     kind: ClassVar[str] = "noisy_loss"
+    version: ClassVar[int] = 1
     text: str
     sigma: float
     n: int
@@ -76,6 +86,7 @@ class HiddenStatesRequest:
     """Per layer (embeddings first), the mean hidden state over the text's tokens: [layers + 1, width]."""
 
     kind: ClassVar[str] = "hidden_means"
+    version: ClassVar[int] = 1
     text: str
     model: str | None = None
 
@@ -88,6 +99,7 @@ class NeighboursRequest:
     """``n`` neighbours of the text proposed by the masked LM ``mlm`` (one token replaced each)."""
 
     kind: ClassVar[str] = "neighbours"
+    version: ClassVar[int] = 1
     text: str
     mlm: str
     n: int

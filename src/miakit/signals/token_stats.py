@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 from dataclasses import dataclass, fields
 
@@ -51,14 +52,29 @@ class TokenStats:
         return table[float(alpha)]
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, **{f.name: getattr(self, f.name) for f in fields(self)})
-        return zlib.compress(buf.getvalue(), 1)
+        """Compact stored form: a magic tag, the token count, the int32 token ids, then the float32 fields."""
+        n = len(self)
+        floats = np.stack([getattr(self, name) for name in _FLOAT_FIELDS]) if n else np.zeros((0,), np.float32)
+        payload = _MAGIC + struct.pack("<I", n) + self.token_ids.astype("<i4").tobytes()
+        return zlib.compress(payload + floats.astype("<f4").tobytes(), 1)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> TokenStats:
-        with np.load(io.BytesIO(zlib.decompress(blob))) as data:
-            return cls.from_arrays({k: data[k] for k in data.files})
+        """Inverse of ``to_bytes``; the arrays are writable and own no shared memory with other records."""
+        raw = bytearray(zlib.decompress(blob))
+        if raw[: len(_MAGIC)] != _MAGIC:
+            raise ValueError("not a stored TokenStats record (unknown format)")
+        head = len(_MAGIC) + 4
+        (n,) = struct.unpack_from("<I", raw, len(_MAGIC))
+        values = {"token_ids": np.frombuffer(raw, dtype="<i4", count=n, offset=head).astype(np.int32, copy=False)}
+        floats = np.frombuffer(raw, dtype="<f4", count=n * len(_FLOAT_FIELDS), offset=head + 4 * n)
+        floats = floats.reshape(len(_FLOAT_FIELDS), n).astype(np.float32, copy=False)
+        values.update({name: floats[i] for i, name in enumerate(_FLOAT_FIELDS)})
+        return cls(**values)
+
+
+_MAGIC = b"MTS1"  # miakit token statistics, layout 1
+_FLOAT_FIELDS = tuple(f.name for f in fields(TokenStats) if f.name != "token_ids")
 
 
 def counts_to_bytes(counts: np.ndarray) -> bytes:

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from miakit.errors import MiakitError
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 WEIGHT_SIDE_FILES = ("config.json", "adapter_config.json", "generation_config.json")
 
@@ -94,23 +96,37 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 
 HUB_SNAPSHOT = re.compile(r"snapshots[/\\]([0-9a-f]{40})[/\\]")
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
-def hub_fingerprint(name: str, revision: str | None) -> str | None:
-    """'hub:NAME@COMMIT' from the local Hugging Face cache, when the files came from the hub."""
+def hub_fingerprint(name: str, revision: str | None) -> str:
+    """'hub:NAME@COMMIT': the commit of the hub revision whose files sit in the local Hugging Face cache.
+
+    Only the cache is read (no network). A name that cannot be pinned to a commit is a MiakitError, never an
+    unpinned 'NAME@main': a branch moves, and stored signals keyed by it would be served for other weights.
+    """
+    if revision is not None and COMMIT.fullmatch(revision):
+        return f"hub:{name}@{revision}"  # a commit names immutable files
+    from huggingface_hub import try_to_load_from_cache
+
     try:
-        from transformers.utils import cached_file
-
-        path = cached_file(name, "config.json", revision=revision)
-    except Exception:
-        return None
-    match = HUB_SNAPSHOT.search(str(path)) if path else None
-    return f"hub:{name}@{match.group(1)}" if match else None
+        path = try_to_load_from_cache(name, "config.json", revision=revision)
+    except ValueError as exc:  # not a valid repository id (huggingface_hub's HFValidationError)
+        raise MiakitError(f"'{name}' is neither a local directory nor a valid Hugging Face Hub id: {exc}") from exc
+    match = HUB_SNAPSHOT.search(str(path)) if isinstance(path, str) else None
+    if match is None:
+        raise MiakitError(
+            f"Cannot pin model '{name}' (revision {revision or 'main'}) to a hub commit: its config.json is not in "
+            "the local Hugging Face cache (HF_HOME / HF_HUB_CACHE), so stored signals could not be told apart "
+            "from those of another revision. Load it once while online, pass --revision with a full 40-character "
+            "commit hash, or give a local directory holding the model."
+        )
+    return f"hub:{name}@{match.group(1)}"
 
 
 def source_fingerprint(name_or_path: str, revision: str | None) -> str:
-    """Identity of a model source: a hash of a local directory's weights and configs, else its hub revision."""
+    """Identity of a model source: a hash of a local directory's weights and configs, else its hub commit."""
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return directory_fingerprint(local)
-    return hub_fingerprint(name_or_path, revision) or f"hub:{name_or_path}@{revision or 'main'}"
+    return hub_fingerprint(name_or_path, revision)

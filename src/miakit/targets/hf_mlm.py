@@ -72,6 +72,8 @@ class HFMaskedLM:
         self._model = model
         self._loader = loader
         self._head_mode: str | None = None  # "gather" (head on the scored positions only) or "logits"
+        self.forward_passes = 0  # sequences run through the model (the engine counts them)
+        self.fallbacks: list[str] = []  # slower paths taken instead of the fast one, and why (for the report)
         self.context_length = self._context_length(config, tokenizer)
         self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
         self.tokenizer_size = len(tokenizer)
@@ -312,6 +314,7 @@ class HFMaskedLM:
                 batch[rows, pos] = embeds[pos] * mask
             inputs = {name: torch.as_tensor(v, device=device).expand(len(pos), length) for name, v in extras.items()}
             logits = self._logits_at(batch, pos, inputs)  # (rows, vocab): the MLM predicts position i at i
+            self.forward_passes += len(pos)
             probs = torch.softmax(logits.float(), dim=-1)
             original = probs[rows, ids[pos]]
             top_p, top_c = torch.topk(probs, min(top_k + 1, probs.shape[-1]), dim=-1)
@@ -329,7 +332,9 @@ class HFMaskedLM:
 
         The output head runs on those hidden states alone (a forward hook keeps only them), which saves a
         (rows, length, vocab) logit tensor; it is checked once against the model's full logits and falls back
-        to them when the model does not route its head through ``base_model`` that way.
+        to them when the model does not route its head through ``base_model`` that way. The fallback is taken
+        only for what that routing breaks (a base-model output without a settable ``last_hidden_state``, a head
+        that needs every position); it is recorded in ``fallbacks``. Any other error is raised.
         """
         model = self.model
         rows = torch.arange(len(positions), device=embeds.device)
@@ -338,14 +343,26 @@ class HFMaskedLM:
             if base is model:
                 self._head_mode = "logits"
             else:
-                full = model(inputs_embeds=embeds[:1], **{k: v[:1] for k, v in inputs.items()}).logits[0, positions[0]]
+                first = {k: v[:1] for k, v in inputs.items()}
+                full = model(inputs_embeds=embeds[:1], **first).logits[0, positions[0]]
+                why = ""
                 try:
-                    mine = self._gathered_logits(embeds[:1], positions[:1], {k: v[:1] for k, v in inputs.items()})[0]
+                    mine = self._gathered_logits(embeds[:1], positions[:1], first)[0]
+                except torch.OutOfMemoryError:
+                    raise
+                except (AttributeError, IndexError, RuntimeError) as exc:  # the hook does not fit this model
+                    why = f"{type(exc).__name__}: {exc}"
+                else:
                     scale = max(1.0, float(full.abs().max()))
-                    ok = mine.shape == full.shape and torch.allclose(mine, full, atol=1e-4 * scale, rtol=1e-4)
-                except Exception:
-                    ok = False
-                self._head_mode = "gather" if ok else "logits"
+                    if mine.shape != full.shape or not torch.allclose(mine, full, atol=1e-4 * scale, rtol=1e-4):
+                        why = "its output head on the scored positions alone differs from its full logits"
+                self._head_mode = "logits" if why else "gather"
+                note = (
+                    f"masked LM '{self.name}': full logits at every position (slower, same neighbours), since "
+                    f"the output head cannot run on the scored positions alone ({why})"
+                )
+                if why and note not in self.fallbacks:  # the check reruns after each release()
+                    self.fallbacks.append(note)
         if self._head_mode == "gather":
             return self._gathered_logits(embeds, positions, inputs)
         return model(inputs_embeds=embeds, **inputs).logits[rows, positions]
