@@ -244,7 +244,7 @@ def test_killed_run_resumes_without_recomputing_or_corruption(tiny_model_dir, tm
     counts = json.loads((tmp_path / "resumed" / "manifest.json").read_text())["counts"]
     assert counts["forward_passes_cached"] >= stored  # nothing stored was recomputed ...
     assert counts["forward_passes_cached"] + counts["forward_passes_computed"] == n_unique  # ... nothing lost
-    assert _rows(store) == n_unique
+    assert _rows(store) == n_unique + 1  # every text's statistics, and the blind baselines' scores of the data
 
     fresh_env = {**env, "MIAKIT_CACHE": str(tmp_path / "fresh-cache")}
     subprocess.run([*args, "-o", str(tmp_path / "fresh")], env=fresh_env, check=True, capture_output=True)

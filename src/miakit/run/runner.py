@@ -108,6 +108,7 @@ def run_attacks(engine: Any, plan: Any, data: Any, spec: Any, *, timings: Any = 
         *data.evaluation.warnings,
         *length_warnings(engine, samples),
         *score_warnings(columns, plan.attacks, spec.nan_policy),
+        *(f"{name}: {note}" for name, notes in engine.notes.items() for note in notes.fallbacks),
     ]
     if out.known:
         from miakit.evaluate.documents import chunk_length_warning

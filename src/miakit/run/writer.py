@@ -232,6 +232,7 @@ def audit_manifest(
         "data": data_manifest(data.evaluation, scored.labels),
         "store": str(store.path) if store is not None else None,
         "counts": engine.counts.as_dict(),
+        "counts_by_kind": {kind: asdict(counts) for kind, counts in engine.kind_counts.items()},
         "timings_s": timings,
         **manifest_provenance(),
     }
