@@ -98,13 +98,10 @@ def test_a_chance_attack_proves_nothing():
     assert got["epsilon_lower_bound"] < 0.5
 
 
-def test_audit_figures_follow_the_nan_policy():
+def test_run_figures_follow_the_nan_policy():
     """Under nan_policy "omit" the epsilon bound and the paired comparison leave out what the metrics leave
     out (the comparison: samples any compared attack failed on); under "lowest" they keep every sample."""
-    from types import SimpleNamespace
-
-    from miakit.api import _audit_figures
-    from miakit.evaluate import evaluate_scores
+    from miakit.evaluate import EvaluationSettings, evaluate_run
 
     rng = np.random.default_rng(5)
     labels = np.r_[np.ones(60, dtype=int), np.zeros(60, dtype=int)]
@@ -113,20 +110,97 @@ def test_audit_figures_follow_the_nan_policy():
     strong[:6] = np.nan  # six members the strong attack could not score
     weak[100:103] = np.nan  # three non-members the weak one could not
     columns = {"strong": strong, "weak": weak}
-    kinds = {"strong": "attack", "weak": "attack"}
+    dropped = [*range(6), 100, 101, 102]
     for policy, n_members, n_rows in (("omit", 54, 111), ("lowest", 60, 120)):
-        cfg = SimpleNamespace(nan_policy=policy, bootstrap=50, seed=0)
-        evaluations = {c: evaluate_scores(labels, s, n_bootstrap=0, nan_policy=policy) for c, s in columns.items()}
-        figures = _audit_figures(labels, columns, kinds, evaluations, cfg)
-        eps = figures["epsilon"]
+        settings = EvaluationSettings(n_bootstrap=50, seed=0, nan_policy=policy)
+        run = evaluate_run(labels, columns, blind={}, settings=settings)
+        eps = run.epsilon
         assert eps["attack"] == "strong" and eps["n_members"] == n_members and eps["n_nonmembers"] == 60
-        comparison = figures["comparison"]
+        comparison = run.comparison
         expected = paired_auroc_comparison(
-            labels[:n_rows] if policy == "lowest" else np.delete(labels, [*range(6), 100, 101, 102]),
-            {c: (s if policy == "lowest" else np.delete(s, [*range(6), 100, 101, 102])) for c, s in columns.items()},
+            labels if policy == "lowest" else np.delete(labels, dropped),
+            {c: (s if policy == "lowest" else np.delete(s, dropped)) for c, s in columns.items()},
             best="strong",
             n_bootstrap=50,
             seed=0,
         )
         assert comparison["pairs"] == expected["pairs"]
         assert comparison.get("n_omitted", 0) == 120 - n_rows
+
+
+def holm_by_definition(p):
+    """Adjusted p_(i) = max over j <= i of min(1, (m - j + 1) p_(j)), ranks from 1, by plain loops."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for rank, i in enumerate(order, start=1):
+        out[i] = max(min(1.0, (m - j + 1) * p[order[j - 1]]) for j in range(1, rank + 1))
+    return out
+
+
+def test_holm_adjustment_matches_its_definition():
+    from miakit.evaluate.compare import holm_adjust
+
+    for p in ([0.01, 0.04, 0.03, 0.2], [0.5, 0.001, 0.001, 0.9, 0.02], [0.3]):
+        assert holm_adjust(p).tolist() == pytest.approx(holm_by_definition(p))
+
+
+def test_comparison_reports_raw_and_holm_p_values():
+    rng = np.random.default_rng(11)
+    labels = np.r_[np.ones(80, dtype=int), np.zeros(80, dtype=int)]
+    columns = {f"a{i}": labels * (0.1 * i) + rng.normal(size=160) for i in range(6)}
+    got = paired_auroc_comparison(labels, columns, n_bootstrap=300, seed=2)
+    names = list(got["pairs"])
+    raw = [got["pairs"][n]["p_value"] for n in names]
+    assert [got["pairs"][n]["p_value_holm"] for n in names] == pytest.approx(holm_by_definition(raw))
+    assert got["adjustment"] == f"Holm over 5 comparison(s) with {got['best']}"
+    assert any(got["pairs"][n]["p_value_holm"] > got["pairs"][n]["p_value"] for n in names)
+
+
+def chunked(seed=0, n_docs=30, chunks=8):
+    """Two attacks on chunked documents: each attack's chunk scores share a per-document effect (sd 1)."""
+    rng = np.random.default_rng(seed)
+    doc_labels = np.r_[np.ones(n_docs, dtype=int), np.zeros(n_docs, dtype=int)]
+    labels = np.repeat(doc_labels, chunks)
+    effects = np.repeat(rng.normal(size=(2, 2 * n_docs)), chunks, axis=1)
+    groups = [f"d{i:02d}" for i in np.repeat(np.arange(2 * n_docs), chunks)]
+    a = effects[0] + 0.6 * labels + 0.5 * rng.normal(size=len(labels))
+    b = effects[1] + 0.3 * labels + 0.5 * rng.normal(size=len(labels))
+    return labels, {"a": a, "b": b}, groups
+
+
+def test_paired_comparison_resamples_documents():
+    labels, columns, groups = chunked()
+    grouped = paired_auroc_comparison(labels, columns, best="a", n_bootstrap=300, seed=1, groups=groups)
+    plain = paired_auroc_comparison(labels, columns, best="a", n_bootstrap=300, seed=1)
+    g, p = grouped["pairs"]["b"], plain["pairs"]["b"]
+    assert g["auroc_difference"] == p["auroc_difference"]
+    assert grouped["bootstrap_unit"] == "document" and plain["bootstrap_unit"] == "sample"
+    assert g["ci_high"] - g["ci_low"] > 1.5 * (p["ci_high"] - p["ci_low"])  # measured: 2.27 times wider
+    # the same draws by hand: documents (sorted by name) per class, all their chunks, AUROC by scikit-learn
+    docs = {c: sorted({d for d, y in zip(groups, labels, strict=True) if y == c}) for c in (1, 0)}
+    rng = np.random.default_rng(1)
+    draws = {c: rng.integers(0, len(docs[c]), size=(300, len(docs[c]))) for c in (1, 0)}
+    where = {d: np.flatnonzero(np.asarray(groups) == d) for d in groups}
+    diffs = []
+    for r in range(300):
+        rows = np.concatenate([where[docs[c][d]] for c in (1, 0) for d in draws[c][r]])
+        diffs.append(roc_auc_score(labels[rows], columns["a"][rows]) - roc_auc_score(labels[rows], columns["b"][rows]))
+    assert (g["ci_low"], g["ci_high"]) == pytest.approx(tuple(np.quantile(diffs, [0.025, 0.975])))
+
+
+def test_epsilon_counts_documents_on_their_mean_chunk_score():
+    import pandas as pd
+
+    labels, columns, groups = chunked(seed=3)
+    scores = columns["a"].copy()
+    scores[0] = np.nan  # one chunk of a member document: left out of its mean
+    got = epsilon_lower_bound(labels, scores, groups=groups)
+    frame = pd.DataFrame({"doc": groups, "label": labels, "score": scores}).groupby("doc", sort=False)
+    per_doc = frame.agg(label=("label", "first"), score=("score", "mean"))  # pandas' mean skips NaN
+    want = epsilon_lower_bound(per_doc["label"].to_numpy(), per_doc["score"].to_numpy())
+    assert got["n_members"] == 30 and got["n_nonmembers"] == 30 and got["trials"].startswith("documents")
+    for key in ("epsilon_lower_bound", "true_positives", "false_positives", "threshold"):
+        assert got[key] == want[key]
+    per_sample = epsilon_lower_bound(labels, np.nan_to_num(scores, nan=-1e9))
+    assert per_sample["n_members"] == 240 and per_sample["trials"].startswith("samples")

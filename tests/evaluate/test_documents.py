@@ -18,13 +18,14 @@ def test_statistics_match_their_definitions():
     scores = [0.9, 0.5, 0.1, 0.4, np.nan, 0.7]
     ids, doc_labels, mean = document_scores(groups, labels, scores, "mean")
     assert ids == ["a", "b", "c"] and doc_labels.tolist() == [1, 0, 1]
-    assert mean[0] == pytest.approx(0.7) and mean[1] == -np.inf and mean[2] == pytest.approx(0.7)
+    # b's NaN chunk is left out: the mean of 0.1 and 0.4
+    assert mean.tolist() == pytest.approx([0.7, 0.25, 0.7])
     _, _, above = document_scores(groups, labels, scores, "above")
     # a: median of the others' finite chunks (0.1, 0.4, 0.7) is 0.4 -> both chunks above
     assert above[0] == 1.0 and above[1] == pytest.approx(0.0)
     _, _, mwu = document_scores(groups, labels, scores, "mwu")
-    # c (0.7) against a's and b's chunks (0.9, 0.5, 0.1, 0.4, -inf): beats 4 of 5
-    assert mwu[2] == pytest.approx(4 / 5)
+    # c (0.7) against a's and b's scored chunks (0.9, 0.5, 0.1, 0.4): beats 3 of 4
+    assert mwu[2] == pytest.approx(3 / 4)
     with pytest.raises(MiakitError, match="mixes member and non-member"):
         document_scores(["a", "a"], [1, 0], [0.1, 0.2])
 
@@ -35,15 +36,45 @@ def test_statistics_against_known_non_member_chunks():
     scores = [0.9, 0.2, 0.5, 0.6, np.nan, 0.3]
     known = [0.1, 0.4, 0.55, np.nan]
     _, _, mwu = document_scores(groups, labels, scores, "mwu", reference=known)
-    # a: 0.9 beats all 4 (NaN = -inf), 0.2 beats 0.1 and -inf -> 6 / 8
-    assert mwu.tolist() == pytest.approx([6 / 8, 3 / 4, (4 + 0.5 + 2) / 12])  # c: NaN ties NaN (0.5)
+    # NaN chunks left out on both sides; a: 0.9 beats all 3, 0.2 beats 0.1 -> 4 / 6; c: 0.6 and 0.3 likewise
+    assert mwu.tolist() == pytest.approx([4 / 6, 2 / 3, 4 / 6])
     _, _, above = document_scores(groups, labels, scores, "above", reference=known)
-    # threshold = median of the finite known scores (0.1, 0.4, 0.55) = 0.4
-    assert above.tolist() == pytest.approx([0.5, 1.0, 1 / 3])
+    # threshold = median of the finite known scores (0.1, 0.4, 0.55) = 0.4; c: one of its two scored chunks
+    assert above.tolist() == pytest.approx([0.5, 1.0, 0.5])
     _, _, mean = document_scores(groups, labels, scores, "mean", reference=known)
     assert mean[0] == pytest.approx(0.55)  # the mean ignores the reference
     with pytest.raises(MiakitError, match="reference for document scores is empty"):
         document_scores(groups, labels, scores, "mwu", reference=[])
+    with pytest.raises(MiakitError, match="reference for document scores is empty"):
+        document_scores(groups, labels, scores, "mwu", reference=[np.nan])
+
+
+@pytest.mark.parametrize("method", ["mean", "above", "mwu"])
+def test_one_unscorable_chunk_does_not_sink_a_member_document(method):
+    """m1 = [5, 5, NaN], n1 = [0, 0], m2 = [4, 4], n2 = [1, 1]: counting the NaN chunk as -inf ranked m1 below
+    every non-member (mean -inf); left out, both members outrank both non-members."""
+    from sklearn.metrics import roc_auc_score
+
+    groups = ["m1", "m1", "m1", "n1", "n1", "m2", "m2", "n2", "n2"]
+    labels = [1, 1, 1, 0, 0, 1, 1, 0, 0]
+    scores = [5, 5, np.nan, 0, 0, 4, 4, 1, 1]
+    ids, doc_labels, doc_scores = document_scores(groups, labels, scores, method)
+    assert ids == ["m1", "n1", "m2", "n2"]
+    assert roc_auc_score(doc_labels, doc_scores) == 1.0
+    if method == "mean":
+        assert doc_scores.tolist() == [5.0, 0.0, 4.0, 1.0]
+
+
+def test_a_document_without_scored_chunks_is_nan_and_counted():
+    from miakit.evaluate.documents import nan_chunk_counts
+
+    groups = ["a", "a", "b", "c", "c"]
+    scores = [np.nan, np.nan, 1.0, np.nan, 2.0]
+    for method in ("mean", "above", "mwu"):
+        _, _, values = document_scores(groups, [1, 1, 0, 1, 1], scores, method)
+        assert np.isnan(values[0]) and not np.isnan(values[1:]).any(), method
+    ids, n_chunks, n_nan = nan_chunk_counts(groups, scores)
+    assert ids == ["a", "b", "c"] and n_chunks.tolist() == [2, 1, 2] and n_nan.tolist() == [2, 0, 1]
 
 
 def test_document_table_p_values():
@@ -60,7 +91,12 @@ def test_document_table_p_values():
     assert table.loc[0, "loss:p_value"] == pytest.approx(expected)
     assert table.loc[0, "loss:p_value"] < 0.05 < table.loc[1, "loss:p_value"]
     assert table.loc[0, "loss:mwu"] == 1.0 and "zlib:p_value" not in table  # no known reference for zlib
-    assert table.loc[1, "loss:mean"] == -np.inf
+    # b's NaN chunk is left out of its mean and its p-value, and counted
+    assert table.loc[1, "loss:mean"] == pytest.approx(0.1) and table["loss:nan_chunks"].tolist() == [0, 1]
+    assert table.loc[1, "loss:p_value"] == pytest.approx(
+        mannwhitneyu([0.1], known["loss"], alternative="greater").pvalue
+    )
+    assert table["zlib:nan_chunks"].tolist() == [0, 0]
 
 
 def test_chunk_text():
@@ -99,6 +135,10 @@ def test_document_auroc_rises_with_chunks_per_document(weak_scenario, tmp_path, 
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         result = audit(str(trained_scenario["target"]), str(data), attacks="loss", bootstrap=0, progress=False,
                        out=str(tmp_path / f"run{k}"))  # fmt: skip
+        if k == 1:  # one passage per document: documents are the samples, and no document section is made
+            assert "documents" not in result.results
+            aurocs[k] = result.results["attacks"]["loss"]["auroc"]["value"]
+            continue
         aurocs[k] = result.results["documents"]["methods"][method]["loss"]["auroc"]["value"]
         assert result.results["documents"]["n_documents"] == 2 * 192 // k
     assert aurocs[8] > aurocs[1] + 0.1, aurocs  # measured: 0.670 per passage; 8 per document 0.931 (mean), 0.944 (mwu)
@@ -184,8 +224,8 @@ def test_chunk_words_cuts_long_samples_into_documents(trained_scenario, tmp_path
 
 
 def test_chunk_length_warning_flags_unlike_reference_chunks():
-    from miakit.api import chunk_length_warning
     from miakit.data import Sample
+    from miakit.evaluate.documents import chunk_length_warning
 
     evaluated = [Sample(f"e{i}", "word " * 20, 1, "g") for i in range(4)]
     assert chunk_length_warning(evaluated, [Sample("k", "word " * 30, 0)]) is None

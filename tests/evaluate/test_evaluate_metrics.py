@@ -109,10 +109,61 @@ def test_threshold_metrics_match_brute_force(seed, with_inf):
         assert tpr_at_fpr(labels, scores, beta) == pytest.approx(tprs[fprs <= beta + 1e-12].max())
     for target in (0.5, 0.9, 0.95, 1.0):
         assert fpr_at_tpr(labels, scores, target) == pytest.approx(fprs[tprs >= target - 1e-12].min())
-    assert balanced_accuracy(labels, scores) == pytest.approx(np.max(1 - (fprs + (1 - tprs)) / 2))
+
+
+def out_of_fold_reference(labels, scores, seed, groups=None):
+    """Balanced accuracy of out-of-fold thresholds by a plain loop: scikit-learn's folds, every cut between two
+    training ranks tried from the top, the first best (by sklearn's balanced_accuracy_score) applied to the
+    held-out fold."""
+    from scipy.stats import rankdata
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    ranks = rankdata(scores, method="dense") - 1
+    n_levels = int(ranks.max()) + 1
+    if groups is None:
+        smallest = min((labels == 1).sum(), (labels == 0).sum())
+        splits = StratifiedKFold(min(5, smallest), shuffle=True, random_state=seed).split(scores, labels)
+    else:
+        g = np.asarray(groups)
+        smallest = min(len(set(g[labels == 1])), len(set(g[labels == 0])))
+        splits = StratifiedGroupKFold(min(5, smallest), shuffle=True, random_state=seed).split(scores, labels, g)
+    member = np.zeros(len(labels), dtype=bool)
+    for train, test in splits:
+        levels = np.r_[-1, np.unique(ranks[train]), n_levels]
+        cuts = (levels[:-1] + levels[1:]) / 2
+        best_cut, best = None, -1.0
+        for cut in cuts[::-1]:
+            value = balanced_accuracy_score(labels[train], ranks[train] >= cut)
+            if value > best + 1e-12:
+                best_cut, best = cut, value
+        member[test] = ranks[test] >= best_cut
+    return balanced_accuracy_score(labels, member)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_inf", [False, True])
+def test_balanced_accuracy_uses_out_of_fold_thresholds(seed, with_inf):
+    labels, scores = tied_data(seed, n=200, with_inf=with_inf)
+    got = balanced_accuracy(labels, scores, seed=seed)
+    assert got == pytest.approx(out_of_fold_reference(labels, scores, seed), abs=1e-12)
+    fprs, tprs = brute_force_points(labels, scores)
+    assert got <= np.max(1 - (fprs + (1 - tprs)) / 2) + 1e-12  # never above the in-sample best threshold
+
+
+def test_balanced_accuracy_folds_keep_documents_together():
+    rng = np.random.default_rng(7)
+    doc_labels = np.r_[np.ones(20, dtype=int), np.zeros(20, dtype=int)]
+    groups = np.repeat([f"d{i}" for i in range(40)], 4)
+    labels = np.repeat(doc_labels, 4)
+    scores = np.repeat(rng.normal(size=40) + 0.8 * doc_labels, 4) + 0.3 * rng.normal(size=160)
+    got = balanced_accuracy(labels, scores, seed=3, groups=list(groups))
+    assert got == pytest.approx(out_of_fold_reference(labels, scores, 3, groups), abs=1e-12)
+    assert got != pytest.approx(out_of_fold_reference(labels, scores, 3), abs=1e-12)
 
 
 def test_balanced_accuracy_and_fpr_at_tpr_extremes():
+    # two members and two non-members: two folds, each threshold chosen on one of each and applied to the other
     labels = np.array([1, 1, 0, 0])
     assert balanced_accuracy(labels, [3.0, 4.0, 1.0, 2.0]) == 1.0
     assert fpr_at_tpr(labels, [3.0, 4.0, 1.0, 2.0]) == 0.0

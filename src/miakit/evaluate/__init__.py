@@ -8,7 +8,9 @@ from miakit.evaluate.blind import (
     strongest_blind_warning,
 )
 from miakit.evaluate.blind_more import DATE_NAME, NGRAM_NAME, blind_baselines
+from miakit.evaluate.evaluation import EvaluationSettings, RunEvaluation, evaluate_run
 from miakit.evaluate.metrics import (
+    BALANCED_ACCURACY_DEFINITION,
     FPR_BUDGETS,
     METRIC_KEYS,
     AttackEvaluation,
@@ -23,6 +25,7 @@ from miakit.evaluate.metrics import (
 from miakit.evaluate.scores import NAN_POLICIES, PreparedScores, prepare_scores
 
 __all__ = [
+    "BALANCED_ACCURACY_DEFINITION",
     "BLIND_NAME",
     "BLIND_WARNING_PREFIX",
     "DATE_NAME",
@@ -31,13 +34,16 @@ __all__ = [
     "NAN_POLICIES",
     "NGRAM_NAME",
     "AttackEvaluation",
+    "EvaluationSettings",
     "MetricValue",
     "PreparedScores",
+    "RunEvaluation",
     "auroc",
     "balanced_accuracy",
     "blind_baselines",
     "blind_bow_scores",
     "blind_warning",
+    "evaluate_run",
     "evaluate_scores",
     "fpr_at_tpr",
     "prepare_scores",

@@ -2,21 +2,41 @@
 
 Every attack is evaluated on the same resampled members and non-members in each bootstrap round, so the
 difference between two attacks keeps their correlation (both read the same texts) and its interval is far
-narrower than the two separate intervals suggest.
+narrower than the two separate intervals suggest. When samples are chunks of documents the rounds resample
+whole documents (see `resample`). The p-values of the comparisons with the best attack form one family: each
+comes with its Holm adjustment, which bounds the chance of any false "differs" among them at the nominal level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from miakit.errors import MiakitError
-from miakit.evaluate.roc import auroc_from_counts, level_counts
+from miakit.evaluate.resample import (
+    check_one_label_per_group,
+    chunk_size,
+    class_units,
+    draw_weights,
+    is_clustered,
+    weighted_counts,
+)
+from miakit.evaluate.roc import auroc_from_counts
 from miakit.evaluate.scores import prepare_scores, validate_labels
 
-_CELLS = 4_000_000  # resample-matrix entries per chunk
+
+def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: the i-th smallest p times (m - i + 1), made monotone, capped at 1."""
+    p = np.asarray(p_values, dtype=float)
+    if not len(p):
+        return p
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (len(p) - np.arange(len(p)))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return adjusted
 
 
 def paired_auroc_comparison(
@@ -27,39 +47,49 @@ def paired_auroc_comparison(
     n_bootstrap: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    groups: Sequence[str] | None = None,
 ) -> dict:
     """AUROC(best) - AUROC(other) for every other column, with a percentile interval and a two-sided
     bootstrap p-value for "no difference", all attacks sharing the same resamples (NaN scores rank lowest).
 
-    ``best`` defaults to the column with the highest AUROC. Returns ``{"best", "n_bootstrap", "confidence",
-    "pairs": {name: {"auroc_difference", "ci_low", "ci_high", "p_value"}}}``.
+    ``best`` defaults to the column with the highest AUROC. ``groups``: the document of each sample; when one
+    holds several samples, whole documents are resampled (stratified by class). Returns ``{"best",
+    "n_bootstrap", "confidence", "bootstrap_unit", "adjustment", "pairs": {name: {"auroc_difference", "ci_low",
+    "ci_high", "p_value", "p_value_holm"}}}``; ``p_value`` is the raw one.
     """
     y = validate_labels(labels)
     if len(columns) < 2:
         raise MiakitError("comparing attacks needs at least two score columns")
+    if groups is not None and len(groups) != len(y):
+        raise MiakitError(f"{len(y)} labels but {len(groups)} groups; they must match one to one")
+    check_one_label_per_group(y, groups)
     prepared = {name: prepare_scores(y, scores, "lowest") for name, scores in columns.items()}
-    pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    n1, n0 = len(pos_idx), len(neg_idx)
-    if n1 == 0 or n0 == 0:
+    units = {label: class_units(y, groups, label) for label in (1, 0)}
+    if units[1].n_units == 0 or units[0].n_units == 0:
         raise MiakitError("comparing attacks needs members and non-members")
+    matrices = {
+        name: {label: units[label].level_matrix(p.ranks[y == label], len(p.levels)) for label in (1, 0)}
+        for name, p in prepared.items()
+    }
 
-    def counts(p, pos_sel: np.ndarray, neg_sel: np.ndarray) -> np.ndarray:
-        k = len(p.levels)
-        return auroc_from_counts(level_counts(p.ranks[pos_sel], k), level_counts(p.ranks[neg_sel], k))
+    def aurocs(name: str, w1: np.ndarray, w0: np.ndarray) -> np.ndarray:
+        m = matrices[name]
+        return auroc_from_counts(weighted_counts(w1, m[1]), weighted_counts(w0, m[0]))
 
-    observed = {name: float(counts(p, pos_idx[None, :], neg_idx[None, :])[0]) for name, p in prepared.items()}
+    ones = {label: np.ones((1, units[label].n_units), dtype=np.int64) for label in (1, 0)}
+    observed = {name: float(aurocs(name, ones[1], ones[0])[0]) for name in prepared}
     best = best if best is not None else max(observed, key=lambda n: observed[n])
     if best not in prepared:
         raise MiakitError(f"unknown column {best!r} to compare against")
     rng = np.random.default_rng(seed)
     boot: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
-    chunk = max(1, _CELLS // max(n1, n0))
+    n1, n0 = units[1].n_units, units[0].n_units
+    chunk = chunk_size(n1, n0, *(len(p.levels) for p in prepared.values()))
     for start in range(0, n_bootstrap, chunk):
         b = min(chunk, n_bootstrap - start)
-        pos_sel = pos_idx[rng.integers(0, n1, size=(b, n1))]
-        neg_sel = neg_idx[rng.integers(0, n0, size=(b, n0))]
-        for name, p in prepared.items():
-            boot[name].append(counts(p, pos_sel, neg_sel))
+        w1, w0 = draw_weights(rng, n1, b), draw_weights(rng, n0, b)
+        for name in prepared:
+            boot[name].append(aurocs(name, w1, w0))
     draws = {name: np.concatenate(v) if v else np.empty(0) for name, v in boot.items()}
     alpha = (1.0 - confidence) / 2.0
     pairs = {}
@@ -67,7 +97,13 @@ def paired_auroc_comparison(
         if name == best:
             continue
         diff = draws[best] - draws[name]
-        entry = {"auroc_difference": observed[best] - observed[name], "ci_low": None, "ci_high": None, "p_value": None}
+        entry = {
+            "auroc_difference": observed[best] - observed[name],
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": None,
+            "p_value_holm": None,
+        }
         if n_bootstrap > 0:
             low, high = np.quantile(diff, [alpha, 1.0 - alpha])
             tail = min(np.count_nonzero(diff <= 0), np.count_nonzero(diff >= 0))
@@ -77,4 +113,14 @@ def paired_auroc_comparison(
                 p_value=float(min(1.0, 2.0 * (tail + 1) / (n_bootstrap + 1))),
             )
         pairs[name] = entry
-    return {"best": best, "n_bootstrap": n_bootstrap, "confidence": confidence, "pairs": pairs}
+    if n_bootstrap > 0:
+        for name, adjusted in zip(pairs, holm_adjust([e["p_value"] for e in pairs.values()]), strict=True):
+            pairs[name]["p_value_holm"] = float(adjusted)
+    return {
+        "best": best,
+        "n_bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "bootstrap_unit": "document" if is_clustered(groups) else "sample",
+        "adjustment": f"Holm over {len(pairs)} comparison(s) with {best}",
+        "pairs": pairs,
+    }

@@ -32,6 +32,7 @@ class PreparedScores:
     nan_nonmembers: int
     inf_members: int
     inf_nonmembers: int
+    kept: np.ndarray | None = None  # which input samples remain (all but the NaNs under "omit")
 
     @property
     def n_nan(self) -> int:
@@ -98,6 +99,7 @@ def prepare_scores(labels: ArrayLike, scores: ArrayLike, nan_policy: str = "lowe
             "use nan_policy='lowest' to rank them as non-members, "
             "or 'omit' to drop them (counted in the report)"
         )
+    kept = ~nan if nan_policy == "omit" else np.ones(len(s), dtype=bool)
     if nan_policy == "omit":
         y, s, nan = y[~nan], s[~nan], nan[~nan]
     levels, inverse = np.unique(s[~nan], return_inverse=True)
@@ -118,4 +120,5 @@ def prepare_scores(labels: ArrayLike, scores: ArrayLike, nan_policy: str = "lowe
         nan_nonmembers=nan_n,
         inf_members=inf_m,
         inf_nonmembers=inf_n,
+        kept=kept,
     )

@@ -1,4 +1,4 @@
-"""The console summary of a run: one rich table sorted by AUROC, then warnings and skipped attacks."""
+"""The console summary of a run: the metrics table sorted by AUROC, warnings, audit figures, skipped attacks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from miakit.evaluate import BALANCED_ACCURACY_DEFINITION
 from miakit.report.files import order_warnings
-from miakit.report.format import METRIC_COLUMNS, format_metric, sorted_attack_names
+from miakit.report.format import (
+    METRIC_COLUMNS,
+    dropped_chunks_text,
+    epsilon_text,
+    format_metric,
+    format_p,
+    resampling_text,
+    selection_text,
+    sorted_attack_names,
+)
 
 
 def results_table(results: Mapping[str, Any]) -> Table:
@@ -32,11 +42,13 @@ def results_table(results: Mapping[str, Any]) -> Table:
 
 
 def canary_table(canaries: list[Mapping[str, Any]]) -> Table:
-    """Exposure of each inserted canary (bits; the maximum is log2 of the number of candidates)."""
+    """Exposure of each inserted canary in bits: exact (at most log2 of the number of candidates) and extrapolated
+    from a skew-normal fit (at most log2 of the number of possible secrets); notes in the caption."""
     table = Table(title="canary exposure (Carlini et al. 2019)", title_justify="left")
-    for column in ("canary", "inserted", "rank", "N", "exposure (bits)", "max"):
+    for column in ("canary", "inserted", "rank", "N", "exposure (bits)", "max", "extrapolated (bits)"):
         table.add_column(column, justify="left" if column == "canary" else "right")
     for c in canaries:
+        extrapolated = c.get("extrapolated_exposure")
         table.add_row(
             str(c["id"]),
             str(c["repeats"]),
@@ -44,25 +56,79 @@ def canary_table(canaries: list[Mapping[str, Any]]) -> Table:
             str(c["n_candidates"]),
             f"{c['exposure']:.2f}",
             f"{c['max_exposure']:.2f}",
+            "-" if extrapolated is None else f"{extrapolated:.2f}",
         )
+    notes = [f"{c['id']}: {c['note']}" for c in canaries if c.get("note")]
+    if notes:
+        table.caption = "; ".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+def comparison_table(comparison: Mapping[str, Any]) -> Table:
+    """AUROC(best) - AUROC(attack) per attack with its interval, raw and Holm-adjusted p-values."""
+    table = Table(title=f"attacks compared with {comparison['best']} (paired bootstrap)", title_justify="left")
+    for column in ("attack", f"AUROC({comparison['best']}) - AUROC", "interval", "p (raw)", "p (Holm)"):
+        table.add_column(column, justify="left" if column == "attack" else "right", no_wrap=column == "attack")
+    for name, pair in comparison["pairs"].items():
+        interval = "-" if pair["ci_low"] is None else f"[{pair['ci_low']:.3f}, {pair['ci_high']:.3f}]"
+        table.add_row(
+            Text(name),
+            f"{pair['auroc_difference']:.3f}",
+            interval,
+            format_p(pair["p_value"]),
+            format_p(pair.get("p_value_holm")),
+        )
+    table.caption = comparison.get("adjustment", "")
+    table.caption_justify = "left"
+    return table
+
+
+def documents_table(documents: Mapping[str, Any]) -> Table:
+    """Document-level AUROC [CI] per attack and statistic, and the NaN chunks each attack left out."""
+    title = f"documents ({documents['n_documents']}, {documents['n_member_documents']} members)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("attack", no_wrap=True)
+    methods = list(documents["methods"])
+    for method in methods:
+        table.add_column(f"{method} AUROC [CI]", justify="right", no_wrap=True)
+    table.add_column("NaN chunks left out", justify="right")
+    dropped = documents.get("dropped_chunks", {})
+    for name in documents["methods"][methods[0]]:
+        cells = []
+        for method in methods:
+            text, ci = format_metric("auroc", documents["methods"][method][name].get("auroc"))
+            cells.append(f"{text} {ci}".strip())
+        table.add_row(Text(name), *cells, dropped_chunks_text(dropped.get(name)))
     return table
 
 
 def print_results(results: Mapping[str, Any], console: Console | None = None) -> None:
-    """Print the results table, then warnings in yellow and skipped attacks with their reasons."""
+    """Print the results table and how to read it, warnings in yellow, the selection note, the comparison and
+    documents tables, the epsilon bound (or why it is withheld), then calibration, canaries and skipped attacks."""
     console = console or Console()
     console.print(results_table(results))
+    if results.get("attacks"):
+        console.print(Text(f"bal. acc.: {BALANCED_ACCURACY_DEFINITION}", style="dim"))
+    resampling = resampling_text(results.get("resampling"))
+    if resampling:
+        console.print(Text(resampling, style="dim"))
     for warning in order_warnings(results.get("warnings", [])):
         console.print(Text(f"warning: {warning}", style="bold yellow"))
+    selection = selection_text(results.get("selection"))
+    if selection:
+        console.print(Text(selection, style="yellow"))
+    comparison = results.get("comparison")
+    if comparison and comparison.get("pairs"):
+        console.print(comparison_table(comparison))
+    documents = results.get("documents")
+    if documents and documents.get("methods"):
+        console.print(documents_table(documents))
+    elif documents and documents.get("note"):
+        console.print(Text(f"documents: {documents['note']}"))
     epsilon = results.get("epsilon")
     if epsilon:
-        console.print(
-            Text(
-                f"empirical privacy: {epsilon['attack']} implies epsilon >= {epsilon['epsilon_lower_bound']:.2f} "
-                f"(delta = {epsilon['delta']}, {100 * epsilon['confidence']:.0f}% Clopper-Pearson, FPR <= "
-                f"{epsilon['fpr_budget']}); assumptions in the report"
-            )
-        )
+        console.print(Text(epsilon_text(epsilon), style="bold yellow" if epsilon.get("withheld") else None))
     calibration = results.get("calibration")
     if calibration:
         removed = calibration.get("removed_from_scoring") or 0

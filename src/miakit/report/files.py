@@ -150,7 +150,8 @@ def read_scores_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_run(run_dir: str | os.PathLike) -> tuple[dict, pd.DataFrame, dict]:
-    """Load (results, scores, manifest) from a run directory; MiakitError if it is not one."""
+    """Load (results, scores, manifest) from a run directory; MiakitError if it is not one. The scores table
+    carries the run's NaN policy (manifest ``evaluation.nan_policy``) as ``scores.attrs["nan_policy"]``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MiakitError(f"{run_dir} is not a directory; expected a miakit run directory")
@@ -176,4 +177,7 @@ def read_run(run_dir: str | os.PathLike) -> tuple[dict, pd.DataFrame, dict]:
     except Exception as e:  # pyarrow/pandas raise many types for a damaged file
         raise MiakitError(f"the scores table in {run_dir} is unreadable ({e})") from e
     check_scores(scores)
+    evaluation = manifest.get("evaluation")
+    if isinstance(evaluation, Mapping) and evaluation.get("nan_policy"):
+        scores.attrs["nan_policy"] = str(evaluation["nan_policy"])  # so the ROC drawn from it matches the table
     return results, scores, manifest

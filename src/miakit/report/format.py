@@ -57,3 +57,51 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
         return rows
     text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, default=str)
     return [(prefix, text)]
+
+
+def format_p(value: float | None) -> str:
+    """A p-value with 3 significant digits; '-' when not computed."""
+    return "-" if value is None else f"{value:.3g}"
+
+
+def epsilon_text(epsilon: Mapping[str, Any]) -> str:
+    """One line on the epsilon bound: its value and terms, or that it is withheld and why."""
+    if epsilon.get("withheld"):
+        return f"empirical privacy: no epsilon bound for {epsilon['attack']}. {epsilon['reason']}"
+    trials = "documents" if str(epsilon.get("trials", "")).startswith("documents") else "samples"
+    return (
+        f"empirical privacy: {epsilon['attack']} implies epsilon >= {epsilon['epsilon_lower_bound']:.2f} "
+        f"(delta = {epsilon['delta']}, {100 * epsilon['confidence']:.0f}% Clopper-Pearson, FPR <= "
+        f"{epsilon['fpr_budget']}, {epsilon['n_members']} + {epsilon['n_nonmembers']} {trials} as trials); "
+        "assumptions in the report"
+    )
+
+
+def selection_text(selection: Mapping[str, Any] | None) -> str | None:
+    """The headline attack and, when it was picked among several on the same data, why that flatters it."""
+    if not selection or not selection.get("optimistic"):
+        return None
+    return f"selected: {selection['note']}"
+
+
+def resampling_text(resampling: Mapping[str, Any] | None) -> str | None:
+    """What the intervals resampled, when it is documents rather than samples."""
+    if not resampling or resampling.get("unit") != "document":
+        return None
+    return (
+        f"intervals: {resampling['note']}; {resampling['n_member_documents']} member and "
+        f"{resampling['n_nonmember_documents']} non-member documents"
+    )
+
+
+def dropped_chunks_text(dropped: Mapping[str, Any] | None) -> str:
+    """NaN chunks left out of one attack's document statistics: how many, in how many documents."""
+    if not dropped or not dropped.get("chunks"):
+        text = "none"
+    else:
+        text = f"{dropped['chunks']} in {dropped['documents']} document(s)"
+        if dropped.get("unscorable_documents"):
+            text += f", {dropped['unscorable_documents']} with none scored"
+    if dropped and dropped.get("reference_chunks"):
+        text += f"; {dropped['reference_chunks']} of the reference"
+    return text

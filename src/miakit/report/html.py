@@ -10,23 +10,36 @@ from typing import Any
 
 import jinja2
 
-from miakit.evaluate import BLIND_WARNING_PREFIX
+from miakit.evaluate import BALANCED_ACCURACY_DEFINITION, BLIND_WARNING_PREFIX
 from miakit.report.files import REPORT_HTML, order_warnings, read_run, write_text
-from miakit.report.format import METRIC_COLUMNS, flatten, format_metric, sorted_attack_names
+from miakit.report.format import (
+    METRIC_COLUMNS,
+    dropped_chunks_text,
+    flatten,
+    format_metric,
+    format_p,
+    resampling_text,
+    selection_text,
+    sorted_attack_names,
+)
 from miakit.report.plots import layer_auroc_png, plot_histograms, roc_png
 
 _COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
 
 
 def _environment() -> jinja2.Environment:
-    """Jinja environment with autoescape forced on for every template (they end in .j2, not .html)."""
-    return jinja2.Environment(
+    """Jinja environment with autoescape forced on for every template (they end in .j2, not .html), and the
+    shared number formats as filters."""
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("miakit.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["p_value"] = format_p
+    env.filters["dropped_chunks"] = dropped_chunks_text
+    return env
 
 
 def data_uri(png: bytes) -> str:
@@ -106,6 +119,9 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "comparison": results.get("comparison"),
         "documents": results.get("documents"),
         "epsilon": results.get("epsilon"),
+        "selection": selection_text(results.get("selection")),
+        "resampling": resampling_text(results.get("resampling")),
+        "balanced_accuracy_definition": BALANCED_ACCURACY_DEFINITION,
         "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),
         "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from miakit.errors import MiakitError
 from miakit.evaluate import auroc, roc_points
 from miakit.report.files import attack_columns, write_bytes
 
@@ -35,8 +37,31 @@ def _labelled(scores: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return scores.loc[keep], labels[keep].to_numpy(dtype=int)
 
 
-def roc_png(scores: pd.DataFrame) -> bytes:
-    """Log-log ROC of every attack column (AUROC in the legend, chance diagonal) as PNG bytes."""
+def _policy(scores: pd.DataFrame, nan_policy: str | None) -> str:
+    """The run's NaN policy: given, else recorded on the table by `read_run` (from the manifest), else "lowest".
+
+    "raise" draws as "lowest": a run under "raise" has no NaN in any evaluated column, so the two agree.
+    """
+    policy = nan_policy or scores.attrs.get("nan_policy") or "lowest"
+    return "lowest" if policy == "raise" else policy
+
+
+def _curve(labels: np.ndarray, values: np.ndarray, policy: str) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """(AUROC, fpr, tpr) as the metrics table computes them under ``policy``; None when omitting NaN scores
+    leaves a class empty (the table says not estimable)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "omit" warns about the NaNs it leaves out
+        try:
+            fpr, tpr, _ = roc_points(labels, values, nan_policy=policy)
+            return auroc(labels, values, nan_policy=policy), fpr, tpr
+        except MiakitError:
+            return None
+
+
+def roc_figure(scores: pd.DataFrame, nan_policy: str | None = None) -> Figure:
+    """Log-log ROC of every attack column, AUROC in the legend, chance diagonal; NaN scores treated by the
+    run's ``nan_policy`` so the legend matches the metrics table."""
+    policy = _policy(scores, nan_policy)
     table, labels = _labelled(scores)
     n1, n0 = int((labels == 1).sum()), int((labels == 0).sum())
     fig = Figure(figsize=(6.4, 5.2), dpi=100)
@@ -44,13 +69,13 @@ def roc_png(scores: pd.DataFrame) -> bytes:
     if n1 == 0 or n0 == 0:
         ax.text(0.5, 0.5, "no labelled members and non-members to plot", ha="center", va="center")
         ax.set_axis_off()
-        return _png(fig)
+        return fig
     lo = 1.0 / max(n0, n1)
     curves = []
     for name in attack_columns(table):
-        values = table[name].to_numpy(dtype=float)
-        fpr, tpr, _ = roc_points(labels, values)
-        curves.append((auroc(labels, values), name, fpr, tpr))
+        curve = _curve(labels, table[name].to_numpy(dtype=float), policy)
+        if curve is not None:
+            curves.append((curve[0], name, curve[1], curve[2]))
     styles = ("-", "--", ":", "-.")  # the colour cycle repeats after 10 curves; the line style then changes
     for i, (auc, name, fpr, tpr) in enumerate(sorted(curves, key=lambda c: -c[0])):
         ls = styles[(i // 10) % len(styles)]
@@ -62,10 +87,16 @@ def roc_png(scores: pd.DataFrame) -> bytes:
     ax.set_ylim(lo, 1.02)
     ax.set_xlabel(f"false positive rate (log; {n0} non-members)")
     ax.set_ylabel(f"true positive rate (log; {n1} members)")
-    ax.set_title("ROC, member iff score >= threshold")
+    title = "ROC, member iff score >= threshold"
+    ax.set_title(title + (f" (NaN scores: {policy})" if policy != "lowest" else ""))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
-    return _png(fig)
+    return fig
+
+
+def roc_png(scores: pd.DataFrame, nan_policy: str | None = None) -> bytes:
+    """`roc_figure` as PNG bytes."""
+    return _png(roc_figure(scores, nan_policy))
 
 
 def plot_roc(scores: pd.DataFrame, path: str | os.PathLike) -> Path:
