@@ -105,7 +105,7 @@ def test_dropped_chunks_and_resampling_shown(tmp_path):
 
 def test_balanced_accuracy_definition_shown(tmp_path):
     results, scores, manifest = chunked_run()
-    assert "bal. acc.: Balanced accuracy, (TPR + TNR) / 2, of out-of-fold predictions" in console_text(results)
+    assert "bal. acc.: at a threshold chosen on the other folds (out of fold" in console_text(results)
     assert BALANCED_ACCURACY_DEFINITION in report_text(tmp_path, results, scores, manifest)
 
 

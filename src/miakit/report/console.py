@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from miakit.evaluate import BALANCED_ACCURACY_DEFINITION
 from miakit.report.files import order_warnings
 from miakit.report.format import (
     METRIC_COLUMNS,
@@ -103,13 +102,19 @@ def documents_table(documents: Mapping[str, Any]) -> Table:
     return table
 
 
+BALANCED_ACCURACY_NOTE = (
+    "bal. acc.: at a threshold chosen on the other folds (out of fold, so about 0.5 without signal); "
+    "definition in the report"
+)
+
+
 def print_results(results: Mapping[str, Any], console: Console | None = None) -> None:
     """Print the results table and how to read it, warnings in yellow, the selection note, the comparison and
     documents tables, the epsilon bound (or why it is withheld), then calibration, canaries and skipped attacks."""
     console = console or Console()
     console.print(results_table(results))
     if results.get("attacks"):
-        console.print(Text(f"bal. acc.: {BALANCED_ACCURACY_DEFINITION}", style="dim"))
+        console.print(Text(BALANCED_ACCURACY_NOTE, style="dim"))
     resampling = resampling_text(results.get("resampling"))
     if resampling:
         console.print(Text(resampling, style="dim"))
