@@ -86,3 +86,17 @@ def test_scenario_user_errors_exit_2_with_a_message(args, message, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert run_cli(*args) == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_pretrain_with_a_reference_model_on_disjoint_passages(tmp_path, cache_dir):
+    out = tmp_path / "with-ref"
+    args = ("--members", "20", "--epochs", "1", "--reference-passages", "30", "--reference-epochs", "1")
+    assert run_cli("scenario", "pretrain", "--out", out, *args) == 0
+    info = json.loads((out / "scenario.json").read_text())
+    assert info["reference"] == "reference" and info["reference_training"]["n_texts"] == 30
+    assert (out / "reference" / "tokenizer.json").read_text() == (out / "model" / "tokenizer.json").read_text()
+    run = tmp_path / "run"
+    assert run_cli("audit", "--scenario", out, "--attacks", "loss,reference", "--out", run, "--bootstrap", "0") == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert list(manifest["references"]) == [str((out / "reference").resolve())]
+    assert "reference" in json.loads((run / "results.json").read_text())["attacks"]

@@ -247,6 +247,12 @@ def scenario_pretrain(
     max_length: Annotated[int, typer.Option(help="Context length of the model.")] = 128,
     min_words: Annotated[int | None, typer.Option(help="Only passages of at least this many words.")] = None,
     max_words: Annotated[int | None, typer.Option(help="Only passages of at most this many words.")] = None,
+    reference_passages: Annotated[
+        int, typer.Option(help="Also train a same-size reference model on this many further passages.")
+    ] = 0,
+    reference_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of the reference model (default --epochs).")
+    ] = None,
 ) -> None:
     """Train a GPT-2 from scratch (own BPE tokenizer) on a seeded member subset of a corpus."""
     from miakit.scenarios.pretrain import SIZES, build_pretrain_scenario
@@ -267,6 +273,8 @@ def scenario_pretrain(
         max_length=max_length,
         min_words=min_words,
         max_words=max_words,
+        n_reference=reference_passages,
+        reference_epochs=reference_epochs,
         progress=True,
     )
     _scenario_done(path)
@@ -373,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "Abort":
             sys.exit(1)
         raise
+
 
 if __name__ == "__main__":
     main()
