@@ -52,3 +52,15 @@ def trained_scenario(tmp_path_factory):
     target = train_tiny_gpt(members, root / "target", epochs=20, batch_size=8, seed=0)
     reference = train_tiny_gpt(ref_pool, root / "reference", epochs=4, seed=1, tokenizer=target)
     return {"target": target, "reference": reference, "members": members, "nonmembers": nonmembers}
+
+
+@pytest.fixture(scope="session")
+def attack_world(trained_scenario, tmp_path_factory):
+    """check_attack's world on the session's trained scenario: 60 + 60 scored samples, 30 + 30 calibration ones,
+    the reference model and a tiny masked LM (built once per session)."""
+    from miakit.testing import world_from_models
+
+    s = trained_scenario
+    return world_from_models(
+        s["target"], s["reference"], s["members"], s["nonmembers"], tmp_path_factory.mktemp("attack-world")
+    )

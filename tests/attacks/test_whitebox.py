@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from lm_helpers import make_mlm, make_mlm_tokenizer, make_model, synthetic_texts
-from miakit.api import collect_signals
 from miakit.attacks import ATTACKS
 from miakit.attacks.perturbation import polarized_distance, swap_augmentations
 from miakit.data import Sample
+from miakit.run.runner import collect_signals
 from miakit.signals.engine import Engine
 from miakit.signals.store import Store
 from miakit.targets.hf_causal import HFCausalLM

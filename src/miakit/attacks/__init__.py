@@ -1,17 +1,26 @@
-"""Attacks: the base contract, the registry, and one module per family."""
+"""Attacks: the base contract, the registry, and one module per family.
 
-from miakit.attacks import (  # noqa: F401  (registration)
-    entropy,
-    frequency,
-    gradient,
-    likelihood,
-    min_k,
-    perturbation,
-    prefix,
-    probe,
-    reference,
-)
-from miakit.attacks.base import ATTACKS, Attack, TokenStatsAttack, register
+Every module of this package is imported here, so its ``@register``-ed classes join the registry: a new attack
+is one new file.
+"""
+
+import importlib
+import pkgutil
+
+from miakit.attacks.base import Attack, TokenStatsAttack
+from miakit.attacks.registry import ATTACKS, attack_table_markdown, ordered_names, register
 from miakit.attacks.spec import build_attacks, split_specs
 
-__all__ = ["ATTACKS", "Attack", "TokenStatsAttack", "build_attacks", "register", "split_specs"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "TokenStatsAttack",
+    "attack_table_markdown",
+    "build_attacks",
+    "ordered_names",
+    "register",
+    "split_specs",
+]

@@ -1,24 +1,32 @@
-"""The Attack contract and its registry.
+"""The Attack contract.
 
 Hyper-parameters are keyword arguments of ``__init__`` and nothing else (scikit-learn's rule); learned state
 ends in an underscore. ``requests`` says what signals an attack needs; ``score`` turns them into one float
-per sample, higher = more likely member, always. Attacks never call a model.
+per sample, higher = more likely member, always. Attacks never call a model. What orchestration needs to know
+about an attack (default sweep, order, extra models, score hints, parameter checks) is declared on its class.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from miakit.data import Sample
+from miakit.errors import MiakitError
 from miakit.signals import TokenStats, TokenStatsRequest
 from miakit.targets.capability import Capability
 
-ATTACKS: dict[str, type[Attack]] = {}
+# Exemptions an attack may declare in ``tags`` (tag -> reason), and what each exempts in check_attack.
+CHECK_TAGS = {
+    "weak_on_tiny_models": "orientation on the trained tiny target is not checked",
+    "planted_cannot_express": "orientation on the planted-memorisation target is not checked",
+    "reads_all_tokens": "a one-token text must score finite (it is not unscorable)",
+}
 
 
 class Attack:
@@ -34,6 +42,44 @@ class Attack:
     needs_calibration: ClassVar[bool] = False
     # Part of 'all': False for attacks costing many model passes per text (named explicitly instead).
     in_all: ClassVar[bool] = True
+    # The parameter sweep 'all' runs, in spec-body syntax (e.g. "alpha=0.5,1,2,inf"); "" runs the defaults.
+    default_sweep: ClassVar[str] = ""
+    # Display and planning order within 'all' (ties sort by name).
+    order: ClassVar[int] = 100
+    # The __init__ parameter naming an extra causal-LM target the attack reads; the planner fills it from
+    # --reference when a spec leaves it out.
+    model_param: ClassVar[str | None] = None
+    # The __init__ parameter naming a masked LM the attack reads (check_attack fills it with its tiny one).
+    mlm_param: ClassVar[str | None] = None
+    # check_attack exemptions: tag (a key of CHECK_TAGS) -> why this attack cannot meet that check.
+    tags: ClassVar[dict[str, str]] = {}
+    # Hyper-parameters check_attack uses on its tiny world (a 2-layer GPT-2), where the defaults may not fit.
+    tiny_world_params: ClassVar[dict[str, Any]] = {}
+    # README table: the score cell ({param} is replaced by that parameter's default; "" uses ``summary``) and
+    # a short citation ("" uses ``paper``).
+    table_score: ClassVar[str] = ""
+    cite: ClassVar[str] = ""
+
+    def check_params(self) -> None:
+        """Validate the hyper-parameters (raising MiakitError); the planner calls it before any model loads."""
+
+    def models(self) -> tuple[str, ...]:
+        """The extra causal-LM targets this instance reads (the value of ``model_param``, if set)."""
+        value = getattr(self, self.model_param, None) if self.model_param else None
+        return (value,) if value is not None else ()
+
+    def score_hint(self, scores: np.ndarray) -> str | None:
+        """A sentence appended to the run's warning when some scores are infinite or NaN (None: nothing to add)."""
+        return None
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        """The score of one sample in plain float64 Python/numpy, written independently of ``score``:
+        check_attack compares the two."""
+        raise NotImplementedError
+
+    def with_params(self, **changes: Any) -> Attack:
+        """A new, unfitted instance with some hyper-parameters changed (e.g. the planner filling ``model_param``)."""
+        return type(self)(**{**self.get_params(), **changes})
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters, read back from the attributes named like ``__init__``'s arguments."""
@@ -107,22 +153,40 @@ class TokenStatsAttack(Attack):
         raise NotImplementedError
 
 
-def register(name: str):
-    """Class decorator adding an attack to the registry under ``name``."""
-
-    def wrap(cls: type[Attack]) -> type[Attack]:
-        if name in ATTACKS and ATTACKS[name] is not cls:
-            raise ValueError(f"attack name '{name}' registered twice")
-        cls.name = name
-        ATTACKS[name] = cls
-        return cls
-
-    return wrap
-
-
 def lowest_count(n: int, k: float) -> int:
     """Size of "the lowest k% of n values": max(1, floor(k * n)), guarding very short texts."""
     return max(1, int(k * n))
+
+
+def plain_logprobs(stats: TokenStats) -> list[float]:
+    """The scored tokens' log-probabilities as Python floats (float64), for reference scores."""
+    return [float(x) for x in stats.logprob]
+
+
+def plain_mean(values: Sequence[float]) -> float:
+    """Exactly rounded float64 mean (math.fsum), NaN when empty: the reduction reference scores use."""
+    return math.fsum(values) / len(values) if len(values) else math.nan
+
+
+def require(attack: Attack, ok: bool, problem: str) -> None:
+    """Raise the one-paragraph error for a bad hyper-parameter unless ``ok``."""
+    if not ok:
+        raise MiakitError(f"Bad parameters for attack '{attack.name}' ({attack.column_name()}): {problem}.")
+
+
+def check_fraction(attack: Attack, name: str, *, zero_ok: bool = False) -> None:
+    """The hyper-parameter ``name`` is a fraction in (0, 1] ([0, 1] when ``zero_ok``)."""
+    value = getattr(attack, name)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and (0 <= value <= 1 if zero_ok else 0 < value <= 1)
+    require(attack, ok, f"{name} must be in {'[0, 1]' if zero_ok else '(0, 1]'}, got {value}")
+
+
+def check_count(attack: Attack, name: str, minimum: int = 1) -> None:
+    """The hyper-parameter ``name`` is an integer of at least ``minimum``."""
+    value = getattr(attack, name)
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+    require(attack, ok, f"{name} must be an integer of at least {minimum}, got {value}")
 
 
 def format_value(value: Any) -> str:

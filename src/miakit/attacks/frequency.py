@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from miakit.attacks.base import Attack, register
+from miakit.attacks.base import Attack, plain_mean, require
+from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.signals import TokenCountsRequest, TokenStatsRequest
 from miakit.targets.capability import Capability
@@ -36,10 +39,18 @@ class DCPDD(Attack):
     requires = frozenset({Capability.TOPK_LOGPROBS})
     paper = "Zhang W. et al., EMNLP 2024, arXiv 2409.14781"
     summary = "token probability calibrated by corpus frequency, clipped at a, over first occurrences"
+    table_score = "mean over first occurrences of min(a, p · log 1/f), f from a reference corpus (a = {a})"
+    cite = "Zhang W. et al., EMNLP 2024"
+    order = 8
 
     def __init__(self, a: float = 0.01, corpus: str | None = None) -> None:
         self.a = a
         self.corpus = corpus
+
+    def check_params(self) -> None:
+        require(self, isinstance(self.a, (int, float)) and self.a > 0, f"a must be positive, got {self.a}")
+        if self.corpus is not None:
+            require(self, Path(self.corpus).is_file(), f"the reference corpus '{self.corpus}' is not a file")
 
     def requests(self, samples: Sequence[Sample]) -> list[Any]:
         return [TokenCountsRequest(self.corpus), *(TokenStatsRequest(s.text) for s in samples)]
@@ -57,3 +68,15 @@ class DCPDD(Attack):
             calibrated = prob * -np.log(freq[stats.token_ids[idx]])
             out[i] = float(np.mean(np.minimum(calibrated, self.a)))
         return out
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        counts = [float(c) for c in signals[TokenCountsRequest(self.corpus)]]
+        total, vocab = math.fsum(counts), len(counts)
+        stats = signals[TokenStatsRequest(sample.text)]
+        seen, values = set(), []
+        for token, lp in zip(stats.token_ids.tolist(), stats.logprob.tolist(), strict=True):
+            if token not in seen:
+                seen.add(token)
+                frequency = (1.0 + counts[token]) / (total + vocab)
+                values.append(min(self.a, math.exp(lp) * math.log(1.0 / frequency)))
+        return plain_mean(values)

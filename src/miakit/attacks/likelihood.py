@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from miakit.attacks.base import Attack, TokenStatsAttack, register
+from miakit.attacks.base import Attack, TokenStatsAttack, plain_logprobs, plain_mean
+from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.signals import TokenStats, TokenStatsRequest
 from miakit.targets.capability import Capability
@@ -24,12 +25,17 @@ class Loss(TokenStatsAttack):
     family = "likelihood"
     paper = "Yeom et al., CSF 2018; Carlini et al., USENIX Security 2021"
     summary = "mean token log-likelihood LL(x)"
+    cite = "Yeom et al. 2018; Carlini et al. 2021"
+    order = 0
 
     def __init__(self) -> None:
         pass
 
     def statistic(self, stats: TokenStats, sample: Sample) -> float:
         return mean_ll(stats)
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        return plain_mean(plain_logprobs(signals[TokenStatsRequest(sample.text)]))
 
 
 def zlib_length(text: str) -> int:
@@ -42,12 +48,18 @@ class Zlib(TokenStatsAttack):
     family = "calibrated likelihood"
     paper = "Carlini et al., USENIX Security 2021"
     summary = "LL(x) / zlib-compressed byte length"
+    cite = "Carlini et al. 2021"
+    order = 1
 
     def __init__(self) -> None:
         pass
 
     def statistic(self, stats: TokenStats, sample: Sample) -> float:
         return mean_ll(stats) / zlib_length(sample.text)
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        ll = plain_mean(plain_logprobs(signals[TokenStatsRequest(sample.text)]))
+        return ll / len(zlib.compress(bytes(sample.text, "utf-8")))
 
 
 @register("lowercase")
@@ -56,6 +68,9 @@ class Lowercase(Attack):
     requires = frozenset({Capability.TOPK_LOGPROBS})
     paper = "Carlini et al., USENIX Security 2021"
     summary = "LL(lowercased x) / LL(x): one extra pass on the lowercased text"
+    table_score = "LL(lower(x)) / LL(x) (one extra pass)"
+    cite = "Carlini et al. 2021"
+    order = 2
 
     def __init__(self) -> None:
         pass
@@ -71,3 +86,9 @@ class Lowercase(Attack):
                 ll_lower = mean_ll(signals[TokenStatsRequest(s.text.lower())])
                 out[i] = np.float64(ll_lower) / np.float64(ll)
         return out
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        ll = plain_mean(plain_logprobs(signals[TokenStatsRequest(sample.text)]))
+        ll_lower = plain_mean(plain_logprobs(signals[TokenStatsRequest(sample.text.lower())]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(ll_lower) / ll)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from miakit.attacks.base import Attack, register
+from miakit.attacks.base import Attack, check_count, plain_logprobs, plain_mean, require
 from miakit.attacks.likelihood import mean_ll
+from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.errors import MiakitError
 from miakit.signals import TokenStatsRequest
@@ -53,6 +54,10 @@ class _PrefixAttack(Attack):
     def _conditional(signals: Mapping[Any, Any], text: str, prefix: str) -> float:
         return mean_ll(signals[TokenStatsRequest(text, context=prefix + SEPARATOR)])
 
+    @staticmethod
+    def _plain_ll(signals: Mapping[Any, Any], text: str, context: str = "") -> float:
+        return plain_mean(plain_logprobs(signals[TokenStatsRequest(text, context=context)]))
+
 
 @register("recall")
 class ReCaLL(_PrefixAttack):
@@ -60,14 +65,19 @@ class ReCaLL(_PrefixAttack):
 
     paper = "Xie et al., EMNLP 2024 (arXiv 2406.15968)"
     summary = "LL(x | prefix of known non-members) / LL(x); prefix from the calibration set"
+    table_score = "LL(x | P) / LL(x), P = `n_shots` ({n_shots}) calibration non-members; needs calibration"
+    cite = "Xie et al., EMNLP 2024"
+    order = 10
 
     def __init__(self, n_shots: int = 10, seed: int = 0) -> None:
         self.n_shots = n_shots
         self.seed = seed
 
+    def check_params(self) -> None:
+        check_count(self, "n_shots")
+
     def fit(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> ReCaLL:
-        if self.n_shots < 1:
-            raise MiakitError("recall: n_shots must be at least 1.")
+        self.check_params()
         self.shots_ = _draw_shots(samples, 0, self.n_shots, self.seed, "recall")
         self.prefix_ = SEPARATOR.join(s.text for s in self.shots_)
         return self
@@ -86,6 +96,10 @@ class ReCaLL(_PrefixAttack):
             [self._conditional(signals, s.text, prefix) / mean_ll(signals[TokenStatsRequest(s.text)]) for s in samples]
         )
 
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        prefix = " ".join(shot.text for shot in self.shots_)
+        return self._plain_ll(signals, sample.text, prefix + " ") / self._plain_ll(signals, sample.text)
+
 
 @register("con_recall")
 class ConReCall(_PrefixAttack):
@@ -93,15 +107,32 @@ class ConReCall(_PrefixAttack):
 
     paper = "Wang et al. 2024 (arXiv 2409.03363)"
     summary = "[LL(x | non-member prefix) - gamma LL(x | member prefix)] / LL(x); prefixes from calibration"
+    table_score = "[LL(x | P_nm) − γ·LL(x | P_m)] / LL(x), γ = {gamma}, {n_shots}-shot prefixes from calibration"
+    cite = "Wang et al. 2024"
+    order = 11
+    tags: ClassVar[dict[str, str]] = {
+        "weak_on_tiny_models": (
+            "it needs a model whose likelihood of a member rises in the context of other members; a 2-layer model "
+            "with a 128-token context (prefixes cut to fit) shows little of that (measured AUROC 0.536, below the "
+            "permutation threshold 0.63)"
+        ),
+        "planted_cannot_express": (
+            "the planted model memorises exact sequences from position 0, so any prefix hides the memorisation "
+            "alike for both prefixes; its orientation is pinned on signals in tests/attacks/test_prefix.py"
+        ),
+    }
 
     def __init__(self, n_shots: int = 10, gamma: float = 1.0, seed: int = 0) -> None:
         self.n_shots = n_shots
         self.gamma = gamma
         self.seed = seed
 
+    def check_params(self) -> None:
+        check_count(self, "n_shots")
+        require(self, isinstance(self.gamma, (int, float)), f"gamma must be a number, got {self.gamma}")
+
     def fit(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> ConReCall:
-        if self.n_shots < 1:
-            raise MiakitError("con_recall: n_shots must be at least 1.")
+        self.check_params()
         self.nonmember_shots_ = _draw_shots(samples, 0, self.n_shots, self.seed, "con_recall")
         self.member_shots_ = _draw_shots(samples, 1, self.n_shots, self.seed, "con_recall")
         self.nonmember_prefix_ = SEPARATOR.join(s.text for s in self.nonmember_shots_)
@@ -134,3 +165,10 @@ class ConReCall(_PrefixAttack):
                 (self._conditional(signals, s.text, nm) - self.gamma * self._conditional(signals, s.text, m)) / ll
             )
         return np.array(out)
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        nonmember_prefix = " ".join(shot.text for shot in self.nonmember_shots_) + " "
+        member_prefix = " ".join(shot.text for shot in self.member_shots_) + " "
+        conditional = self._plain_ll(signals, sample.text, nonmember_prefix)
+        conditional -= self.gamma * self._plain_ll(signals, sample.text, member_prefix)
+        return conditional / self._plain_ll(signals, sample.text)

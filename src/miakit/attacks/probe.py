@@ -8,12 +8,14 @@ evaluated texts, which it never saw.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from miakit.attacks.base import Attack, register
+from miakit.attacks.base import Attack, check_count, require
+from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.errors import MiakitError
 from miakit.signals import HiddenStatesRequest
@@ -37,12 +39,23 @@ class ActivationProbe(Attack):
     stages = ("pre-training", "fine-tuning")
     paper = "LUMIA (Ibáñez-Lissen et al. 2024, arXiv 2411.19876); Liu et al., ACL 2024 (arXiv 2406.01333)"
     summary = "logistic probe on per-layer mean activations, layer chosen by out-of-fold AUROC on calibration data"
+    table_score = "logistic probe on per-layer mean hidden states, best layer by out-of-fold AUROC on calibration"
+    cite = "LUMIA 2024; Liu et al. 2024"
     needs_calibration = True
+    tags: ClassVar[dict[str, str]] = {
+        "planted_cannot_express": "the planted model changes the output distribution only, never the hidden "
+        "states a probe reads",
+        "reads_all_tokens": "it reads the hidden states of every token, so a one-token text is scorable",
+    }
 
     def __init__(self, c: float = 1.0, folds: int = 5, seed: int = 0) -> None:
         self.c = c
         self.folds = folds
         self.seed = seed
+
+    def check_params(self) -> None:
+        require(self, isinstance(self.c, (int, float)) and self.c > 0, f"c must be positive, got {self.c}")
+        check_count(self, "folds", minimum=2)
 
     def calibration_requests(self, samples: Sequence[Sample]) -> list[Any]:
         return [HiddenStatesRequest(s.text) for s in samples]
@@ -96,3 +109,9 @@ class ActivationProbe(Attack):
             return np.empty(0)
         x = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
         return self.probe_.decision_function(x[:, self.best_layer_])
+
+    def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
+        scaler, logistic = self.probe_[0], self.probe_[-1]
+        x = np.asarray(signals[HiddenStatesRequest(sample.text)], dtype=np.float64)[self.best_layer_]
+        standardised = [(v - m) / s for v, m, s in zip(x.tolist(), scaler.mean_, scaler.scale_, strict=True)]
+        return math.fsum(w * z for w, z in zip(logistic.coef_[0], standardised, strict=True)) + logistic.intercept_[0]

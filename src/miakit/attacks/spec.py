@@ -6,7 +6,8 @@ import itertools
 import re
 from typing import Any
 
-from miakit.attacks.base import ATTACKS, Attack
+from miakit.attacks.base import Attack
+from miakit.attacks.registry import ATTACKS
 from miakit.errors import MiakitError
 
 SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(.*)\])?\s*$", re.S)
@@ -64,8 +65,9 @@ def parse_params(body: str) -> dict[str, list[Any]]:
     return params
 
 
-def build_attacks(spec: str) -> list[Attack]:
-    """One attack instance per combination of the listed values."""
+def build_attacks(spec: str, *, check: bool = True) -> list[Attack]:
+    """One attack instance per combination of the listed values, each validated by ``check_params`` unless
+    ``check`` is False (the planner fills ``model_param`` first, then checks)."""
     match = SPEC.match(spec)
     if not match:
         raise MiakitError(f"Cannot read attack '{spec}': write name or name[param=value,...].")
@@ -78,7 +80,10 @@ def build_attacks(spec: str) -> list[Attack]:
     for combo in itertools.product(*(params[k] for k in keys)):
         kwargs = dict(zip(keys, combo, strict=True))
         try:
-            attacks.append(ATTACKS[name](**kwargs))
+            attack = ATTACKS[name](**kwargs)
         except (TypeError, ValueError) as exc:
             raise MiakitError(f"Bad parameters for attack '{name}' ({spec}): {exc}.") from exc
+        if check:
+            attack.check_params()
+        attacks.append(attack)
     return attacks
