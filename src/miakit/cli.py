@@ -164,20 +164,15 @@ def list_attacks() -> None:
     from rich.table import Table
 
     from miakit.attacks import ATTACKS
+    from miakit.attacks.registry import access_words, ordered_names, score_summary
 
-    table = Table(title="miakit attacks (higher score = more likely member)")
+    table = Table(title="miakit attacks (higher score = more likely member; * = not in 'all')")
     for column in ("name", "family", "access", "stages", "score", "paper"):
         table.add_column(column, overflow="fold")
-    for name in sorted(ATTACKS):
+    for name in ordered_names():
         cls = ATTACKS[name]
-        table.add_row(
-            name,
-            cls.family,
-            ", ".join(sorted(c.value for c in cls.requires)),
-            ", ".join(cls.stages),
-            cls.summary,
-            cls.paper,
-        )
+        star = "" if cls.in_all else "*"
+        table.add_row(name + star, cls.family, access_words(cls), ", ".join(cls.stages), score_summary(cls), cls.paper)
     console.print(table)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from report_helpers import HOSTILE
 from rich.console import Console
 
-from miakit.report import plot_histograms, plot_roc, print_results
+from miakit.report import histograms_figure, histograms_png, plot_roc, print_results
 from miakit.report.plots import plot_label, roc_png
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,12 +44,25 @@ def test_roc_without_both_classes_still_draws():
     assert roc_png(scores).startswith(PNG_MAGIC)
 
 
-def test_histograms_one_png_per_attack(run_parts):
+def test_histograms_one_panel_per_attack_in_one_figure(run_parts):
     _, scores, _ = run_parts
-    figures = plot_histograms(scores)
-    assert list(figures) == list(scores.columns[2:])
-    assert all(png.startswith(PNG_MAGIC) for png in figures.values())
-    assert len(set(figures.values())) == len(figures)  # distinct figures, not one reused
+    fig = histograms_figure(scores)
+    assert [ax.get_title().split(" (")[0] for ax in fig.axes] == list(scores.columns[2:])
+    labels = scores["label"].to_numpy()
+    for ax, column in zip(fig.axes, scores.columns[2:], strict=True):  # each panel draws its own column's classes
+        values = scores[column].to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        drawn = [patch.get_data() for patch in ax.patches]
+        if not finite.any():
+            assert drawn == []
+            continue
+        edges = np.histogram_bin_edges(values[finite], bins=40)
+        for (density, bins, _), label in zip(drawn, (0, 1), strict=True):
+            expected, _ = np.histogram(values[finite & (labels == label)], bins=edges, density=True)
+            np.testing.assert_allclose(density, expected)
+            np.testing.assert_allclose(bins, edges)
+    assert histograms_png(scores).startswith(PNG_MAGIC)
+    assert histograms_png(scores[["id", "label"]]) is None
 
 
 def test_plots_use_agg_without_pyplot():

@@ -20,7 +20,7 @@ from miakit.report.files import (
     write_run_files,
 )
 from miakit.report.html import render_html
-from miakit.report.plots import plot_histograms, plot_roc, roc_png
+from miakit.report.plots import histograms_figure, histograms_png, plot_roc, roc_png
 
 
 def render_run(run_dir: str | os.PathLike) -> Path:
@@ -40,7 +40,8 @@ __all__ = [
     "SCORES_CSV",
     "SCORES_PARQUET",
     "build_results",
-    "plot_histograms",
+    "histograms_figure",
+    "histograms_png",
     "plot_roc",
     "print_results",
     "read_run",

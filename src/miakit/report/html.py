@@ -22,7 +22,7 @@ from miakit.report.format import (
     selection_text,
     sorted_attack_names,
 )
-from miakit.report.plots import layer_auroc_png, plot_histograms, roc_png
+from miakit.report.plots import histograms_png, layer_auroc_png, roc_png
 
 _COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
 
@@ -124,7 +124,7 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "balanced_accuracy_definition": BALANCED_ACCURACY_DEFINITION,
         "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),
-        "histograms": [(name, data_uri(png)) for name, png in plot_histograms(scores).items()],
+        "histograms": data_uri(histograms) if (histograms := histograms_png(scores)) else None,
         "settings": _evaluation_settings(manifest),
         "n_samples": len(scores),
     }

@@ -6,6 +6,7 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,18 +107,17 @@ def plot_roc(scores: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def histogram_png(name: str, values: np.ndarray, labels: np.ndarray) -> bytes:
-    """One attack's score histogram, members against non-members; NaN/inf counts in the title."""
-    fig = Figure(figsize=(4.2, 2.8), dpi=100)
-    ax = fig.add_subplot()
+def _draw_histogram(ax: Any, name: str, values: np.ndarray, labels: np.ndarray) -> None:
+    """One attack's score histogram on ``ax``, members against non-members; NaN/inf counts in the title."""
     finite = np.isfinite(values)
     n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
     if finite.any():
         bins = np.histogram_bin_edges(values[finite], bins=40)
         for lab, colour, who in ((0, "tab:blue", "non-members"), (1, "tab:red", "members")):
             sel = values[finite & (labels == lab)]
-            if sel.size:
-                ax.hist(sel, bins=bins, alpha=0.5, color=colour, density=True, label=f"{who} (n={sel.size})")
+            if sel.size:  # one filled step artist per class (80 bar patches per panel drew ~5x slower)
+                density, _ = np.histogram(sel, bins=bins, density=True)
+                ax.stairs(density, bins, fill=True, alpha=0.5, color=colour, label=f"{who} (n={sel.size})")
         ax.legend(fontsize=7)
     else:
         ax.text(0.5, 0.5, "no finite scores", ha="center", va="center", transform=ax.transAxes)
@@ -126,13 +126,38 @@ def histogram_png(name: str, values: np.ndarray, labels: np.ndarray) -> bytes:
     ax.set_xlabel("score (higher = member)", fontsize=8)
     ax.set_ylabel("density", fontsize=8)
     ax.tick_params(labelsize=7)
-    return _png(fig)
 
 
-def plot_histograms(scores: pd.DataFrame) -> dict[str, bytes]:
-    """Per-attack score histograms split by label: {attack name: PNG bytes}."""
+HISTOGRAM_COLUMNS = 3
+
+
+def histograms_figure(scores: pd.DataFrame) -> Figure | None:
+    """Every attack's score histogram split by label, one panel per column of the scores table, in one figure
+    (drawn and encoded once: a figure per attack cost ~0.4 s each). None when there is no attack column."""
     table, labels = _labelled(scores)
-    return {name: histogram_png(name, table[name].to_numpy(dtype=float), labels) for name in attack_columns(table)}
+    names = attack_columns(table)
+    if not names:
+        return None
+    rows = -(-len(names) // HISTOGRAM_COLUMNS)
+    fig = Figure(figsize=(4.2 * HISTOGRAM_COLUMNS, 2.9 * rows), dpi=100)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.5 / rows / 2.9 + 0.02, top=1 - 0.35 / rows / 2.9 * 2,
+                        wspace=0.28, hspace=0.75)  # fmt: skip
+    for i, name in enumerate(names):
+        _draw_histogram(
+            fig.add_subplot(rows, HISTOGRAM_COLUMNS, i + 1), name, table[name].to_numpy(dtype=float), labels
+        )
+    return fig
+
+
+def histograms_png(scores: pd.DataFrame) -> bytes | None:
+    """``histograms_figure`` as PNG bytes (None without attack columns)."""
+    fig = histograms_figure(scores)
+    if fig is None:
+        return None
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)  # fixed margins: no second, "tight" drawing pass
+    return buf.getvalue()
 
 
 def layer_auroc_png(name: str, layer_auroc: list[float], best_layer: int) -> bytes:
