@@ -15,6 +15,7 @@ from typing import Any
 
 from miakit.attacks import ATTACKS, Attack
 from miakit.attacks.base import format_value
+from miakit.attacks.registry import ordered_names
 from miakit.attacks.spec import SPEC, parse_params
 from miakit.errors import MiakitError
 
@@ -33,7 +34,7 @@ class Plan:
 
 def default_attack_specs() -> list[str]:
     """What 'all' means: every attack in ``all`` by its ``order``, with its ``default_sweep`` where it has one."""
-    names = sorted((n for n, cls in ATTACKS.items() if cls.in_all), key=lambda n: (ATTACKS[n].order, n))
+    names = ordered_names(n for n, cls in ATTACKS.items() if cls.in_all)
     return [f"{n}[{ATTACKS[n].default_sweep}]" if ATTACKS[n].default_sweep else n for n in names]
 
 
