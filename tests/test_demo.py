@@ -41,6 +41,7 @@ def test_default_demo_finetunes_smollm2_and_reports_canaries(tmp_path, cache_dir
     printed = capsys.readouterr().out
     assert "fine-tuning SmolLM2-135M-Instruct" in printed and "fine-tuned SmolLM2-135M for 1 epoch on 10" in printed
     assert "bits exposed" in printed and "report.html" in printed
+    assert "extrapolated to all 1,000,000 possible secrets" in printed  # not capped at log2(128) bits
     results = json.loads((out / "results.json").read_text())
     assert {"loss", "reference", "lowercase", "dc_pdd", "min_k_pp", "blind_bow"} <= set(results["attacks"])
     assert [c["repeats"] for c in results["canaries"]] == [1, 4, 16]

@@ -151,9 +151,15 @@ def run_demo(
             f"{100 * tpr.get('reference'):.0f}% of the members."
         )
         if best is not None:
+            extrapolated = best.get("extrapolated_exposure")
+            beyond = (
+                f"; extrapolated to all {best['space_size']:,} possible secrets, {extrapolated:.1f} bits"
+                if extrapolated is not None and best.get("space_size")
+                else ""
+            )
             console.print(
                 f"A secret inserted {best['repeats']} times ranks {best['rank']} of {best['n_candidates']} "
-                f"candidates: {best['exposure']:.1f} of {best['max_exposure']:.1f} bits exposed "
+                f"candidates: {best['exposure']:.1f} of {best['max_exposure']:.1f} bits exposed{beyond} "
                 f"(all {len(canary_rows)} canaries in the report)."
             )
         console.print(f"Report: {result.report_path}")
