@@ -24,10 +24,12 @@ def plot_label(text: str) -> str:
     return " " + text if text.startswith("_") else text
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, *, tight: bool = True) -> bytes:
+    """PNG bytes of ``fig``; ``tight`` crops to the drawn extent, which costs a second drawing pass (figures
+    with fixed margins pass False)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=fig.dpi, **({"bbox_inches": "tight"} if tight else {}))
     return buf.getvalue()
 
 
@@ -97,7 +99,9 @@ def roc_figure(scores: pd.DataFrame, nan_policy: str | None = None) -> Figure:
 
 def roc_png(scores: pd.DataFrame, nan_policy: str | None = None) -> bytes:
     """`roc_figure` as PNG bytes."""
-    return _png(roc_figure(scores, nan_policy))
+    fig = roc_figure(scores, nan_policy)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.1, top=0.93)  # fixed margins: drawn once
+    return _png(fig, tight=False)
 
 
 def plot_roc(scores: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -152,12 +156,7 @@ def histograms_figure(scores: pd.DataFrame) -> Figure | None:
 def histograms_png(scores: pd.DataFrame) -> bytes | None:
     """``histograms_figure`` as PNG bytes (None without attack columns)."""
     fig = histograms_figure(scores)
-    if fig is None:
-        return None
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)  # fixed margins: no second, "tight" drawing pass
-    return buf.getvalue()
+    return None if fig is None else _png(fig, tight=False)
 
 
 def layer_auroc_png(name: str, layer_auroc: list[float], best_layer: int) -> bytes:
