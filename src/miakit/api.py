@@ -6,7 +6,9 @@ evaluate (``evaluate/evaluation.py``) -> write (``run/writer.py``). Nothing here
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,13 @@ __all__ = ["DATASET_FEATURES", "AuditResult", "audit", "blind", "infer_dataset"]
 class _Timings(dict):
     """Seconds per stage, for the manifest."""
 
-    def stage(self, name: str) -> Any:
-        timings = self
-
-        class _Stage:
-            def __enter__(self) -> None:
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc: object) -> None:
-                timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - self.t0, 3)
-
-        return _Stage()
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = round(self.get(name, 0.0) + time.perf_counter() - t0, 3)
 
 
 def _audit_spec(model: Any, data: Any, config: Any, options: dict[str, Any]) -> tuple[RunSpec, dict | None]:

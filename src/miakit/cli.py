@@ -43,7 +43,8 @@ def _option_type(annotation: Any, repeat: bool) -> Any:
     import typing
 
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    base = args[0] if isinstance(annotation, types.UnionType | typing._UnionGenericAlias) and args else annotation  # type: ignore[attr-defined]
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    base = args[0] if union and args else annotation
     if typing.get_origin(base) is list:
         return list[str] if repeat else str
     if base in (bool, int, float):

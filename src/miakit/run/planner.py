@@ -8,16 +8,13 @@ model loads.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from miakit.attacks import ATTACKS, Attack
 from miakit.attacks.base import format_value
 from miakit.attacks.registry import ordered_names
-from miakit.attacks.spec import SPEC, parse_params
-from miakit.errors import MiakitError
+from miakit.attacks.spec import build_attacks
 
 
 @dataclass
@@ -46,27 +43,6 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
     return out
 
 
-def _parse(spec: str) -> tuple[type[Attack], dict[str, list[Any]]]:
-    match = SPEC.match(spec)
-    if not match:
-        raise MiakitError(f"Cannot read attack '{spec}': write name or name[param=value,...].")
-    name = match.group(1)
-    if name not in ATTACKS:
-        raise MiakitError(f"Unknown attack '{name}'. Known attacks: {', '.join(sorted(ATTACKS))}.")
-    return ATTACKS[name], parse_params(match.group(2) or "")
-
-
-def _instances(cls: type[Attack], params: dict[str, list[Any]], spec: str) -> list[Attack]:
-    keys = list(params)
-    out = []
-    for combo in itertools.product(*(params[k] for k in keys)):
-        try:
-            out.append(cls(**dict(zip(keys, combo, strict=True))))
-        except (TypeError, ValueError) as exc:
-            raise MiakitError(f"Bad parameters for attack '{cls.name}' ({spec}): {exc}.") from exc
-    return out
-
-
 def _column(attack: Attack, hidden: str | None) -> str:
     """The attack's column name, leaving out the parameter ``hidden`` (a reference filled in by the planner)."""
     params = {k: v for k, v in attack.non_default_params().items() if k != hidden}
@@ -82,15 +58,16 @@ def plan_attacks(
     target cannot serve or that need a calibration set the run does not have; a parameter error is raised."""
     plan = Plan()
     for spec in expand_specs(specs):
-        cls, params = _parse(spec)
+        instances = build_attacks(spec, check=False)
+        cls = type(instances[0])
         hidden = None
-        if cls.model_param and cls.model_param not in params:
+        if cls.model_param and all(getattr(a, cls.model_param) is None for a in instances):
             if not references:
                 plan.skipped[cls.name] = "needs a reference model: pass --reference MODEL (e.g. the base model)"
                 continue
-            params[cls.model_param] = list(references)
+            instances = [a.with_params(**{cls.model_param: r}) for a in instances for r in references]
             hidden = cls.model_param if len(references) == 1 else None
-        for attack in _instances(cls, params, spec):
+        for attack in instances:
             attack.check_params()
             column = _column(attack, hidden)
             missing = attack.requires - capabilities
