@@ -132,6 +132,42 @@ def test_rerun_with_added_attacks_makes_no_forward_pass(tiny_model_dir, dataset,
     assert second["forward_passes_cached"] == 24 and second["tokens_cached"] == first["tokens_computed"]
 
 
+HEAVY = ("torch", "transformers", "sklearn", "matplotlib", "scipy.stats")
+IMPORTED = (
+    "import sys; from miakit.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+    f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))"
+)
+
+
+def test_fully_stored_rerun_loads_no_model_and_draws_nothing(tiny_model_dir, dataset, tmp_path, cache_dir):
+    """A rerun whose signals, blind baselines and figures are all stored imports neither torch, transformers,
+    scikit-learn nor matplotlib, and writes the same results and figures as the run that computed them."""
+    args = ["audit", "-m", tiny_model_dir, "-d", dataset, "-a", "loss,zlib,min_k", "--no-progress"]
+
+    def run(out: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORTED, *map(str, args), "-o", str(tmp_path / out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MIAKIT_CACHE": str(cache_dir)},
+            cwd=tmp_path,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.splitlines()[-1]
+
+    assert run("first") != "HEAVY []"  # the first run computes: it needs them
+    assert run("again") == "HEAVY []"
+    manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert manifest["counts"]["forward_passes_computed"] == 0
+    assert manifest["model"] == json.loads((tmp_path / "first" / "manifest.json").read_text())["model"]
+    for name in ("roc.png", "scores.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "first" / name).read_bytes(), name
+    first, again = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("first", "again"))
+    assert again["attacks"] == first["attacks"] and again["warnings"] == first["warnings"]
+
+
 def test_config_file_gives_the_same_options(tiny_model_dir, dataset, tmp_path, cache_dir):
     config = tmp_path / "audit.yaml"
     config.write_text(
@@ -244,7 +280,8 @@ def test_killed_run_resumes_without_recomputing_or_corruption(tiny_model_dir, tm
     counts = json.loads((tmp_path / "resumed" / "manifest.json").read_text())["counts"]
     assert counts["forward_passes_cached"] >= stored  # nothing stored was recomputed ...
     assert counts["forward_passes_cached"] + counts["forward_passes_computed"] == n_unique  # ... nothing lost
-    assert _rows(store) == n_unique + 1  # every text's statistics, and the blind baselines' scores of the data
+    # every text's statistics and token length, the blind baselines' scores of the data, the two report figures
+    assert _rows(store) == 2 * n_unique + 1 + 2
 
     fresh_env = {**env, "MIAKIT_CACHE": str(tmp_path / "fresh-cache")}
     subprocess.run([*args, "-o", str(tmp_path / "fresh")], env=fresh_env, check=True, capture_output=True)

@@ -103,7 +103,9 @@ def audit(
     results, scores = audit_results(run_data, plan, scored, evaluation, blind)
     manifest = audit_manifest(spec, run_data, plan, scored, engine, target, references, scenario, dict(timings))
     tables = {"documents": evaluation.document_table} if evaluation.document_table is not None else {}
-    return finish_run(results, scores, manifest, out=spec.out, write=write, console=console, tables=tables)
+    return finish_run(
+        results, scores, manifest, out=spec.out, write=write, console=console, tables=tables, store=engine.store
+    )
 
 
 def _cores_free(target: Any) -> bool:

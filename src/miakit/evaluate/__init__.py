@@ -1,53 +1,54 @@
-"""Metrics with honest statistics and the model-free blind baseline. Never imports torch."""
+"""Metrics with honest statistics and the model-free blind baselines. Never imports torch.
 
-from miakit.evaluate.blind import (
-    BLIND_NAME,
-    BLIND_WARNING_PREFIX,
-    blind_bow_scores,
-    blind_warning,
-    strongest_blind_warning,
-)
-from miakit.evaluate.blind_more import DATE_NAME, NGRAM_NAME, blind_baselines
-from miakit.evaluate.evaluation import EvaluationSettings, RunEvaluation, evaluate_run
-from miakit.evaluate.metrics import (
-    BALANCED_ACCURACY_DEFINITION,
-    FPR_BUDGETS,
-    METRIC_KEYS,
-    AttackEvaluation,
-    MetricValue,
-    auroc,
-    balanced_accuracy,
-    evaluate_scores,
-    fpr_at_tpr,
-    roc_points,
-    tpr_at_fpr,
-)
-from miakit.evaluate.scores import NAN_POLICIES, PreparedScores, prepare_scores
+Names load on first use (PEP 562): the baselines import scikit-learn, which a run reading their scores from
+the store should not pay for.
+"""
 
-__all__ = [
-    "BALANCED_ACCURACY_DEFINITION",
-    "BLIND_NAME",
-    "BLIND_WARNING_PREFIX",
-    "DATE_NAME",
-    "FPR_BUDGETS",
-    "METRIC_KEYS",
-    "NAN_POLICIES",
-    "NGRAM_NAME",
-    "AttackEvaluation",
-    "EvaluationSettings",
-    "MetricValue",
-    "PreparedScores",
-    "RunEvaluation",
-    "auroc",
-    "balanced_accuracy",
-    "blind_baselines",
-    "blind_bow_scores",
-    "blind_warning",
-    "evaluate_run",
-    "evaluate_scores",
-    "fpr_at_tpr",
-    "prepare_scores",
-    "roc_points",
-    "strongest_blind_warning",
-    "tpr_at_fpr",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "miakit.evaluate.blind_warning": (
+        "BLIND_NAME",
+        "BLIND_WARNING_PREFIX",
+        "DATE_NAME",
+        "NGRAM_NAME",
+        "blind_warning",
+        "strongest_blind_warning",
+    ),
+    "miakit.evaluate.blind": ("blind_bow_scores",),
+    "miakit.evaluate.blind_more": ("blind_baselines",),
+    "miakit.evaluate.evaluation": ("EvaluationSettings", "RunEvaluation", "evaluate_run"),
+    "miakit.evaluate.metrics": (
+        "BALANCED_ACCURACY_DEFINITION",
+        "FPR_BUDGETS",
+        "METRIC_KEYS",
+        "AttackEvaluation",
+        "MetricValue",
+        "auroc",
+        "balanced_accuracy",
+        "evaluate_scores",
+        "fpr_at_tpr",
+        "roc_points",
+        "tpr_at_fpr",
+    ),
+    "miakit.evaluate.scores": ("NAN_POLICIES", "PreparedScores", "prepare_scores"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = sorted(_HOME_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'miakit.evaluate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

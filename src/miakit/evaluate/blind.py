@@ -23,13 +23,21 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import FunctionTransformer
 
 from miakit.errors import MiakitError
+from miakit.evaluate.blind_warning import BLIND_NAME, BLIND_WARNING_PREFIX, blind_warning, strongest_blind_warning
 from miakit.evaluate.folds import fold_indices
-from miakit.evaluate.metrics import AttackEvaluation
 from miakit.evaluate.scores import validate_labels
 
-BLIND_NAME = "blind_bow"
+__all__ = [
+    "BLIND_NAME",
+    "BLIND_WARNING_PREFIX",
+    "CHAR_NGRAMS_UP_TO_CHARS",
+    "blind_bow_scores",
+    "blind_pipeline",
+    "blind_warning",
+    "strongest_blind_warning",
+]
+
 CHAR_NGRAMS_UP_TO_CHARS = 2000  # median text length up to which character n-grams are used
-BLIND_WARNING_PREFIX = "Blind baseline:"
 
 
 _DIGIT = re.compile(r"\d")
@@ -167,39 +175,3 @@ def blind_bow_scores(
     except ValueError as e:  # e.g. an empty vocabulary: texts with no words at all
         raise MiakitError(f"the blind baseline could not be fitted on these texts: {e}") from e
     return out
-
-
-def blind_warning(evaluation: AttackEvaluation, threshold: float = 0.55, name: str = BLIND_NAME) -> str | None:
-    """A warning when a blind baseline's AUROC beats `threshold` (its CI lower bound, else the value)."""
-    from miakit.evaluate.blind_more import BLIND_DESCRIPTIONS
-
-    m = evaluation.metrics.get("auroc")
-    if m is None or m.value is None:
-        return None
-    bound = m.ci_low if m.ci_low is not None else m.value
-    if bound <= threshold:
-        return None
-    ci = f" [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None and m.ci_high is not None else ""
-    what = BLIND_DESCRIPTIONS.get(name, "a model-free classifier")
-    return (
-        f"{BLIND_WARNING_PREFIX} members and non-members differ in distribution: {what} ({name}), which never "
-        f"sees the model, separates them with AUROC {m.value:.3f}{ci}. Attack figures on this data are therefore "
-        "not evidence of membership; use a distribution-matched split "
-        "(e.g. a randomised train/held-out split)."
-    )
-
-
-def strongest_blind_warning(evaluations: dict[str, AttackEvaluation], threshold: float = 0.55) -> str | None:
-    """The warning of the blind baseline with the highest AUROC lower bound (None when none beats threshold)."""
-
-    def bound(name: str) -> float:
-        m = evaluations[name].metrics.get("auroc")
-        if m is None or m.value is None:
-            return float("-inf")
-        return m.ci_low if m.ci_low is not None else m.value
-
-    names = [n for n in evaluations if n.startswith("blind_")]
-    if not names:
-        return None
-    best = max(names, key=bound)
-    return blind_warning(evaluations[best], threshold, name=best)

@@ -16,11 +16,10 @@ from scipy import sparse
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
+from miakit.evaluate.blind_warning import DATE_NAME, NGRAM_NAME
 from miakit.evaluate.folds import fold_indices
 from miakit.evaluate.scores import validate_labels
 
-DATE_NAME = "blind_date"
-NGRAM_NAME = "blind_ngram"
 YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 
 
@@ -140,13 +139,6 @@ def blind_ngram_scores(
         misses = np.asarray(test_x[:, for_nonmembers].sum(axis=1)).ravel()
         out[test] = hits - misses
     return out
-
-
-BLIND_DESCRIPTIONS = {
-    "blind_bow": "a bag-of-words classifier",
-    DATE_NAME: "a classifier of the years mentioned in the texts",
-    NGRAM_NAME: "greedily selected marker n-grams",
-}
 
 
 def blind_baselines(

@@ -22,8 +22,8 @@ from scipy.stats import ttest_ind
 from sklearn.linear_model import LogisticRegression
 
 from miakit.errors import MiakitError
-from miakit.evaluate.blind import strongest_blind_warning
-from miakit.evaluate.blind_more import BLIND_DESCRIPTIONS, blind_baselines
+from miakit.evaluate.blind_more import blind_baselines
+from miakit.evaluate.blind_warning import BLIND_DESCRIPTIONS, strongest_blind_warning
 from miakit.evaluate.metrics import evaluate_scores
 
 

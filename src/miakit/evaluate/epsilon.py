@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import beta as beta_dist
+from scipy.special import betaincinv
 
 from miakit.errors import MiakitError
 from miakit.evaluate.documents import document_scores
@@ -37,12 +37,14 @@ SAMPLE_TRIALS = "samples: one trial per sample"
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact two-sided binomial interval for successes / trials."""
+    """Exact two-sided binomial interval for successes / trials: quantiles of Beta distributions, through the
+    inverse regularised incomplete beta function (``scipy.stats.beta.ppf`` computes the same, and costs a second
+    of import)."""
     if trials <= 0:
         raise MiakitError("a binomial interval needs at least one trial")
     alpha = 1.0 - confidence
-    low = 0.0 if successes == 0 else float(beta_dist.ppf(alpha / 2, successes, trials - successes + 1))
-    high = 1.0 if successes == trials else float(beta_dist.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    low = 0.0 if successes == 0 else float(betaincinv(successes, trials - successes + 1, alpha / 2))
+    high = 1.0 if successes == trials else float(betaincinv(successes + 1, trials - successes, 1 - alpha / 2))
     return low, high
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from miakit.report.console import print_results
 from miakit.report.files import (
@@ -20,16 +21,17 @@ from miakit.report.files import (
     write_run_files,
 )
 from miakit.report.html import render_html
-from miakit.report.plots import histograms_figure, histograms_png, plot_roc, roc_png
+from miakit.report.plots import histograms_figure, histograms_png, plot_roc, roc_png, stored_png
 
 
-def render_run(run_dir: str | os.PathLike) -> Path:
-    """Write roc.png and report.html from a run directory's files; returns the report's path."""
+def render_run(run_dir: str | os.PathLike, *, store: Any = None) -> Path:
+    """Write roc.png and report.html from a run directory's files; returns the report's path. With a ``store``,
+    figures drawn before for the same scores are read back instead of drawn."""
     run_dir = Path(run_dir)
     _, scores, _ = read_run(run_dir)
-    roc = roc_png(scores)
+    roc = stored_png(store, "roc", scores, lambda: roc_png(scores))
     write_bytes(run_dir / ROC_PNG, roc)
-    return render_html(run_dir, roc=roc)
+    return render_html(run_dir, roc=roc, store=store)
 
 
 __all__ = [

@@ -22,7 +22,7 @@ from miakit.report.format import (
     selection_text,
     sorted_attack_names,
 )
-from miakit.report.plots import histograms_png, layer_auroc_png, roc_png
+from miakit.report.plots import histograms_png, layer_auroc_png, roc_png, stored_png
 
 _COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
 
@@ -102,9 +102,16 @@ def _layer_plots(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, Any], roc: bytes) -> str:
-    """The report's HTML text from the run's contents and the ROC image."""
+def build_html(
+    results: Mapping[str, Any], scores: Any, manifest: Mapping[str, Any], roc: bytes, *, store: Any = None
+) -> str:
+    """The report's HTML text from the run's contents and the ROC image (figures read from ``store`` when
+    drawn before, see ``plots.stored_png``)."""
     rows, footnotes = _metric_rows(results)
+
+    def draw_histograms() -> bytes | None:
+        return histograms_png(scores)
+
     warnings = order_warnings(results.get("warnings", []))
     context = {
         "title": _title(manifest),
@@ -124,18 +131,21 @@ def build_html(results: Mapping[str, Any], scores: Any, manifest: Mapping[str, A
         "balanced_accuracy_definition": BALANCED_ACCURACY_DEFINITION,
         "layer_plots": _layer_plots(results),
         "roc": data_uri(roc),
-        "histograms": data_uri(histograms) if (histograms := histograms_png(scores)) else None,
+        "histograms": data_uri(png) if (png := stored_png(store, "histograms", scores, draw_histograms)) else None,
         "settings": _evaluation_settings(manifest),
         "n_samples": len(scores),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def render_html(run_dir: str | os.PathLike, *, roc: bytes | None = None) -> Path:
-    """Write run_dir/report.html from the run files; the ROC is redrawn from scores unless given."""
+def render_html(run_dir: str | os.PathLike, *, roc: bytes | None = None, store: Any = None) -> Path:
+    """Write run_dir/report.html from the run files; the ROC is redrawn from scores unless given (or read from
+    ``store`` when drawn before)."""
     run_dir = Path(run_dir)
     results, scores, manifest = read_run(run_dir)
-    html = build_html(results, scores, manifest, roc if roc is not None else roc_png(scores))
+    if roc is None:
+        roc = stored_png(store, "roc", scores, lambda: roc_png(scores))
+    html = build_html(results, scores, manifest, roc, store=store)
     path = run_dir / REPORT_HTML
     write_text(path, html)
     return path

@@ -1,21 +1,37 @@
-"""ROC and score-histogram figures, drawn with matplotlib's Agg canvas only (no pyplot, no display)."""
+"""ROC and score-histogram figures, drawn with matplotlib's Agg canvas only (no pyplot, no display).
+
+A drawn figure is a function of the scores table, the NaN policy, this module and matplotlib's version; with a
+store, ``stored_png`` keys the PNG by all of them, so a rerun on stored signals neither draws nor imports
+matplotlib (drawing the figures was half of such a rerun).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import io
+import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from miakit.errors import MiakitError
 from miakit.evaluate import auroc, roc_points
 from miakit.report.files import attack_columns, write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(**kwargs: Any) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def plot_label(text: str) -> str:
@@ -27,6 +43,8 @@ def plot_label(text: str) -> str:
 def _png(fig: Figure, *, tight: bool = True) -> bytes:
     """PNG bytes of ``fig``; ``tight`` crops to the drawn extent, which costs a second drawing pass (figures
     with fixed margins pass False)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi, **({"bbox_inches": "tight"} if tight else {}))
@@ -67,7 +85,7 @@ def roc_figure(scores: pd.DataFrame, nan_policy: str | None = None) -> Figure:
     policy = _policy(scores, nan_policy)
     table, labels = _labelled(scores)
     n1, n0 = int((labels == 1).sum()), int((labels == 0).sum())
-    fig = Figure(figsize=(6.4, 5.2), dpi=100)
+    fig = _figure(figsize=(6.4, 5.2), dpi=100)
     ax = fig.add_subplot()
     if n1 == 0 or n0 == 0:
         ax.text(0.5, 0.5, "no labelled members and non-members to plot", ha="center", va="center")
@@ -143,7 +161,7 @@ def histograms_figure(scores: pd.DataFrame) -> Figure | None:
     if not names:
         return None
     rows = -(-len(names) // HISTOGRAM_COLUMNS)
-    fig = Figure(figsize=(4.2 * HISTOGRAM_COLUMNS, 2.9 * rows), dpi=100)
+    fig = _figure(figsize=(4.2 * HISTOGRAM_COLUMNS, 2.9 * rows), dpi=100)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.5 / rows / 2.9 + 0.02, top=1 - 0.35 / rows / 2.9 * 2,
                         wspace=0.28, hspace=0.75)  # fmt: skip
     for i, name in enumerate(names):
@@ -161,7 +179,7 @@ def histograms_png(scores: pd.DataFrame) -> bytes | None:
 
 def layer_auroc_png(name: str, layer_auroc: list[float], best_layer: int) -> bytes:
     """A probe's out-of-fold AUROC per layer on the calibration set, the chosen layer marked."""
-    fig = Figure(figsize=(5.5, 2.8), dpi=100)
+    fig = _figure(figsize=(5.5, 2.8), dpi=100)
     ax = fig.add_subplot()
     layers = np.arange(len(layer_auroc))
     ax.plot(layers, layer_auroc, marker="o", markersize=3)
@@ -173,3 +191,37 @@ def layer_auroc_png(name: str, layer_auroc: list[float], best_layer: int) -> byt
     ax.legend(fontsize=7)
     ax.tick_params(labelsize=7)
     return _png(fig)
+
+
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def figure_key(kind: str, scores: pd.DataFrame, nan_policy: str | None = None) -> str:
+    """Store key of a figure of ``scores``: its kind, the labelled rows' labels and attack columns (names and
+    float64 values), the NaN policy, the drawing code (this file's hash) and matplotlib's version."""
+    table, labels = _labelled(scores)
+    names = attack_columns(table)
+    try:
+        version = importlib.metadata.version("matplotlib")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    h = hashlib.sha256(json.dumps(["figure", kind, _CODE, version, _policy(scores, nan_policy), names]).encode())
+    h.update(labels.astype(np.int64).tobytes())
+    for name in names:
+        h.update(np.ascontiguousarray(table[name].to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()
+
+
+def stored_png(
+    store: Any, kind: str, scores: pd.DataFrame, draw: Callable[[], bytes | None], nan_policy: str | None = None
+) -> bytes | None:
+    """``draw()``, read from ``store`` when this figure of these scores was drawn before (then written there)."""
+    if store is None:
+        return draw()
+    key = figure_key(kind, scores, nan_policy)
+    png = store.get_many([key]).get(key)
+    if png is None:
+        png = draw()
+        if png is not None:
+            store.put_many({key: png})
+    return png

@@ -176,8 +176,12 @@ def score_warnings(columns: Mapping[str, np.ndarray], attacks: Mapping[str, Atta
 
 def length_warnings(engine: Any, samples: Sequence[Sample]) -> list[str]:
     """Texts longer than the target's context (scored with rolling windows) or with no scored token."""
+    from miakit.signals.requests import TokenLengthRequest
+
     target = engine.targets[None]
-    lengths = [len(target.encode(s.text)) + (1 if engine.prepend_bos else 0) for s in samples]
+    requests = [TokenLengthRequest(s.text) for s in samples]
+    signals = engine.run(requests)  # stored: a cached rerun needs no tokenizer
+    lengths = [signals[r] + (1 if engine.prepend_bos else 0) for r in requests]
     n_long = sum(n > target.max_length for n in lengths)
     n_short = sum(n < 2 for n in lengths)
     out = []

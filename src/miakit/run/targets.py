@@ -9,15 +9,16 @@ from miakit.errors import MiakitError
 
 
 def make_target(source: Any, spec: Any) -> Any:
-    """A causal-LM target from a directory or hub id (weights load lazily, on the first computed signal), or
-    ``source`` itself when it is already a built target (Python API)."""
+    """A causal-LM target from a directory or hub id, or ``source`` itself when it is already a built target
+    (Python API). Its identity comes from the cache's memo when known; the tokenizer and weights load on the
+    first signal computed, so a fully stored rerun imports no torch."""
     if not isinstance(source, str):
         return source
     if not source:
         raise MiakitError("No target model given: pass --model (a local directory or a hub id) or --scenario.")
-    from miakit.targets.hf_causal import HFCausalLM
+    from miakit.targets.deferred import DeferredCausalLM
 
-    return HFCausalLM.from_pretrained(
+    return DeferredCausalLM(
         source,
         revision=spec.revision,
         dtype=spec.dtype,

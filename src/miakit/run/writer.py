@@ -125,10 +125,12 @@ def finish_run(
     write: bool = True,
     console: Any = None,
     tables: dict[str, pd.DataFrame] | None = None,
+    store: Any = None,
 ) -> AuditResult:
     """Write the run directory (``out``, else runs/<time><suffix>), print the table, wrap it all up.
 
-    ``tables``: further per-row results written as ``<name>.csv`` (e.g. ``documents``).
+    ``tables``: further per-row results written as ``<name>.csv`` (e.g. ``documents``); ``store``: where the
+    report's figures are kept, so a rerun on the same scores reads them instead of drawing them.
     """
     from miakit.report import print_results, render_run, write_run_files
 
@@ -138,7 +140,7 @@ def finish_run(
         write_run_files(run_dir, results, scores, manifest)
         for name, table in (tables or {}).items():
             table.to_csv(run_dir / f"{name}.csv", index=False)
-        render_run(run_dir)
+        render_run(run_dir, store=store)
     if console is not None:
         print_results(results, console)
     return AuditResult(

@@ -31,6 +31,7 @@ from miakit.signals.requests import (
     NoisyLossRequest,
     Request,
     TokenCountsRequest,
+    TokenLengthRequest,
     TokenStatsRequest,
 )
 from miakit.signals.store import Store
@@ -124,6 +125,7 @@ def _json_from_bytes(blob: bytes) -> Any:
 CODECS: dict[str, Codec] = {
     TokenStatsRequest.kind: Codec(TokenStats.to_bytes, TokenStats.from_bytes, tokens=len),
     TokenCountsRequest.kind: Codec(counts_to_bytes, counts_from_bytes, passes=0),
+    TokenLengthRequest.kind: Codec(_json_to_bytes, _json_from_bytes, passes=0),
     GradNormRequest.kind: Codec(array_to_bytes, array_from_bytes),
     NoisyLossRequest.kind: Codec(array_to_bytes, array_from_bytes),
     HiddenStatesRequest.kind: Codec(array_to_bytes, array_from_bytes),
@@ -207,6 +209,7 @@ class Engine:
             group = by_model[model_name]
             started = time.perf_counter()
             values.update(self._token_counts(target, [r for r in group if isinstance(r, TokenCountsRequest)]))
+            values.update(self._token_lengths(target, [r for r in group if isinstance(r, TokenLengthRequest)]))
             values.update(self._token_stats(target, [r for r in group if isinstance(r, TokenStatsRequest)]))
             values.update(self._arrays(target, [r for r in group if isinstance(r, ARRAY_REQUESTS)]))
             values.update(self._neighbours([r for r in group if isinstance(r, NeighboursRequest)]))
@@ -459,6 +462,16 @@ class Engine:
                     yield {r: list(neighbours) for r, neighbours in zip(batch, texts, strict=True)}
         notes = self.notes[mlm.name]
         notes.fallbacks.extend(f for f in dict.fromkeys(getattr(mlm, "fallbacks", ())) if f not in notes.fallbacks)
+
+    # ---- token lengths (tokenizer only) ---------------------------------------------------------------
+    def _token_lengths(self, target: Any, requests: list[TokenLengthRequest]) -> dict[Any, int]:
+        identity = [target.tokenizer_fingerprint]
+
+        def compute(misses: list[TokenLengthRequest]) -> Batches:
+            for start in range(0, len(misses), 1024):
+                yield {r: len(target.encode(r.text)) for r in misses[start : start + 1024]}
+
+        return self._read_through(requests, lambda r: identity, compute)
 
     # ---- token counts over a reference corpus -------------------------------------------------------
     def _corpus(self, request: TokenCountsRequest) -> Path:

@@ -53,6 +53,20 @@ class TokenCountsRequest:
 
 
 @dataclass(frozen=True)
+class TokenLengthRequest:
+    """How many tokens the model's tokenizer makes of ``text`` (special tokens it adds by default included):
+    tokenizer only, no forward pass. The run's long-text and one-token warnings read it."""
+
+    kind: ClassVar[str] = "token_length"
+    version: ClassVar[int] = 1
+    text: str
+    model: str | None = None
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text)]))
+
+
+@dataclass(frozen=True)
 class GradNormRequest:
     """Norms (L1, L2, max) of the gradient of the text's mean token NLL w.r.t. each parameter tensor."""
 
@@ -114,4 +128,4 @@ class NeighboursRequest:
 
 
 ArrayRequest = GradNormRequest | NoisyLossRequest | HiddenStatesRequest
-Request = TokenStatsRequest | TokenCountsRequest | ArrayRequest | NeighboursRequest
+Request = TokenStatsRequest | TokenCountsRequest | TokenLengthRequest | ArrayRequest | NeighboursRequest

@@ -13,3 +13,16 @@ class Capability(str, Enum):
     GRADIENTS = "gradients"
     EMBEDDINGS_IN = "embeddings_in"
     IMAGES = "images"
+
+
+CAUSAL_LM = frozenset(
+    {
+        Capability.TEXT,
+        Capability.TOPK_LOGPROBS,
+        Capability.FULL_LOGITS,
+        Capability.HIDDEN_STATES,
+        Capability.GRADIENTS,
+        Capability.EMBEDDINGS_IN,
+    }
+)
+"""What a causal LM with local weights offers (``HFCausalLM`` and its deferred stand-in)."""

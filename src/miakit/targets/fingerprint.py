@@ -28,30 +28,40 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _memo_path() -> Path:
-    return cache_root() / "file-hashes.json"
-
-
-def file_sha256_memo(path: Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime) so large weights are hashed once per change."""
-    st = path.stat()
-    memo_key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    memo_file = _memo_path()
+def read_json_memo(name: str) -> dict[str, Any]:
+    """A memo file of the cache (``file-hashes.json``, ...); empty when missing or unreadable."""
     try:
-        memo = json.loads(memo_file.read_text())
+        memo = json.loads((cache_root() / name).read_text())
     except (OSError, ValueError):
-        memo = {}
-    if memo_key in memo:
-        return memo[memo_key]
-    digest = _file_sha256(path)
-    memo[memo_key] = digest
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def write_json_memo(name: str, key: str, value: Any) -> None:
+    """Add ``key`` to a memo file (written whole, atomically); a read-only cache only costs recomputing."""
+    memo = read_json_memo(name)
+    memo[key] = value
+    memo_file = cache_root() / name
     try:
         memo_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(memo))
         os.replace(tmp, memo_file)
     except OSError:
-        pass  # a read-only cache only costs re-hashing
+        pass
+
+
+FILE_HASHES = "file-hashes.json"
+
+
+def file_sha256_memo(path: Path) -> str:
+    """sha256 of a file, memoised by (path, size, mtime) so large weights are hashed once per change."""
+    st = path.stat()
+    memo_key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    digest = read_json_memo(FILE_HASHES).get(memo_key)
+    if digest is None:
+        digest = _file_sha256(path)
+        write_json_memo(FILE_HASHES, memo_key, digest)
     return digest
 
 
@@ -122,6 +132,39 @@ def hub_fingerprint(name: str, revision: str | None) -> str:
             "commit hash, or give a local directory holding the model."
         )
     return f"hub:{name}@{match.group(1)}"
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def adapter_base(adapter_dir: Path) -> str:
+    """The base model of a PEFT adapter directory (a path relative to the adapter is resolved against it)."""
+    try:
+        info = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MiakitError(f"Unreadable adapter config {adapter_dir / ADAPTER_CONFIG}: {exc}") from exc
+    base = info.get("base_model_name_or_path")
+    if not base:
+        raise MiakitError(f"{adapter_dir / ADAPTER_CONFIG} names no base_model_name_or_path.")
+    candidate = Path(base).expanduser()
+    if not candidate.is_absolute() and (adapter_dir / candidate).is_dir():
+        candidate = adapter_dir / candidate
+    return str(candidate.resolve()) if candidate.is_dir() else base
+
+
+def is_adapter(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is a local directory holding a PEFT adapter."""
+    local = Path(name_or_path).expanduser()
+    return local.is_dir() and (local / ADAPTER_CONFIG).is_file()
+
+
+def model_fingerprint(name_or_path: str, revision: str | None) -> str:
+    """Identity of a model's weights: its source's fingerprint; an adapter's covers its base model too."""
+    fingerprint = source_fingerprint(name_or_path, revision)
+    if is_adapter(name_or_path):
+        base = adapter_base(Path(name_or_path).expanduser())
+        fingerprint = f"adapter:{fingerprint}+base:{source_fingerprint(base, None)}"
+    return fingerprint
 
 
 def source_fingerprint(name_or_path: str, revision: str | None) -> str:

@@ -5,7 +5,6 @@ Weights load lazily, on the first forward pass, so a run whose signals are all i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ import torch
 
 from miakit.errors import MiakitError
 from miakit.seeding import text_seed
-from miakit.targets.capability import Capability
+from miakit.targets.capability import CAUSAL_LM
 from miakit.targets.fingerprint import (
-    source_fingerprint,
+    ADAPTER_CONFIG,
+    adapter_base,
+    model_fingerprint,
     state_dict_fingerprint,
     tokenizer_fingerprint,
 )
@@ -48,9 +49,6 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
-ADAPTER_CONFIG = "adapter_config.json"
-
-
 def _cache_argument(model: Any) -> str:
     """Name of the key/value-cache keyword of ``model.forward``: ``cache`` (transformers >= 5.2x) or the older
     ``past_key_values``; NotImplementedError when it takes neither (or no ``position_ids``)."""
@@ -65,21 +63,6 @@ def _cache_argument(model: Any) -> str:
     raise NotImplementedError(f"{type(model).__name__}.forward takes no key/value cache")
 
 
-def _adapter_base(adapter_dir: Path) -> str:
-    """The base model of a PEFT adapter directory (a path relative to the adapter is resolved against it)."""
-    try:
-        info = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MiakitError(f"Unreadable adapter config {adapter_dir / ADAPTER_CONFIG}: {exc}") from exc
-    base = info.get("base_model_name_or_path")
-    if not base:
-        raise MiakitError(f"{adapter_dir / ADAPTER_CONFIG} names no base_model_name_or_path.")
-    candidate = Path(base).expanduser()
-    if not candidate.is_absolute() and (adapter_dir / candidate).is_dir():
-        candidate = adapter_dir / candidate
-    return str(candidate.resolve()) if candidate.is_dir() else base
-
-
 def _has_tokenizer(directory: Path) -> bool:
     return any((directory / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
 
@@ -88,16 +71,7 @@ class HFCausalLM:
     """A causal LM from transformers, declaring full-logit, hidden-state, gradient and embedding access."""
 
     kind = "hf_causal"
-    capabilities = frozenset(
-        {
-            Capability.TEXT,
-            Capability.TOPK_LOGPROBS,
-            Capability.FULL_LOGITS,
-            Capability.HIDDEN_STATES,
-            Capability.GRADIENTS,
-            Capability.EMBEDDINGS_IN,
-        }
-    )
+    capabilities = CAUSAL_LM
 
     def __init__(
         self,
@@ -158,7 +132,7 @@ class HFCausalLM:
         source = str(local) if local.is_dir() else name_or_path
         kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
         adapter = local.is_dir() and (local / ADAPTER_CONFIG).is_file()
-        base_source = _adapter_base(local) if adapter else source
+        base_source = adapter_base(local) if adapter else source
         base_kwargs = {"trust_remote_code": trust_remote_code} if adapter else kwargs
         try:
             config = AutoConfig.from_pretrained(base_source, **base_kwargs)
@@ -173,9 +147,7 @@ class HFCausalLM:
                 "Hugging Face causal LM (config.json, tokenizer and weights) or a PEFT adapter, or a hub id "
                 "while online."
             ) from exc
-        fingerprint = source_fingerprint(name_or_path, revision)
-        if adapter:
-            fingerprint = f"adapter:{fingerprint}+base:{source_fingerprint(base_source, None)}"
+        fingerprint = model_fingerprint(name_or_path, revision)
         device_resolved = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device_resolved)
 
