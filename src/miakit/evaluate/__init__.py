@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "miakit.evaluate.blind_warning": (
+    "miakit.evaluate.blind_verdict": (
         "BLIND_NAME",
         "BLIND_WARNING_PREFIX",
         "DATE_NAME",

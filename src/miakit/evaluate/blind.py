@@ -23,7 +23,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import FunctionTransformer
 
 from miakit.errors import MiakitError
-from miakit.evaluate.blind_warning import BLIND_NAME, BLIND_WARNING_PREFIX, blind_warning, strongest_blind_warning
+from miakit.evaluate.blind_verdict import BLIND_NAME, BLIND_WARNING_PREFIX, blind_warning, strongest_blind_warning
 from miakit.evaluate.folds import fold_indices
 from miakit.evaluate.scores import validate_labels
 

@@ -16,7 +16,7 @@ from scipy import sparse
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
-from miakit.evaluate.blind_warning import DATE_NAME, NGRAM_NAME
+from miakit.evaluate.blind_verdict import DATE_NAME, NGRAM_NAME
 from miakit.evaluate.folds import fold_indices
 from miakit.evaluate.scores import validate_labels
 

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from miakit.errors import MiakitError
 from miakit.evaluate.blind_more import blind_baselines
-from miakit.evaluate.blind_warning import BLIND_DESCRIPTIONS, strongest_blind_warning
+from miakit.evaluate.blind_verdict import BLIND_DESCRIPTIONS, strongest_blind_warning
 from miakit.evaluate.metrics import evaluate_scores
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from miakit.errors import MiakitError
-from miakit.evaluate.blind_warning import strongest_blind_warning
+from miakit.evaluate.blind_verdict import strongest_blind_warning
 from miakit.evaluate.compare import paired_auroc_comparison
 from miakit.evaluate.documents import METHODS, document_scores, document_table, nan_chunk_counts
 from miakit.evaluate.epsilon import epsilon_lower_bound, epsilon_trials
