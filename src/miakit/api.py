@@ -14,7 +14,7 @@ from typing import Any
 
 from miakit.errors import MiakitError
 from miakit.run.spec import DATASET_FEATURES, BlindSpec, DatasetInferenceSpec, RunSpec, apply_scenario, make_spec
-from miakit.run.writer import AuditResult, finish_run
+from miakit.run.writer import AuditResult, check_out, finish_run
 
 __all__ = ["DATASET_FEATURES", "AuditResult", "audit", "blind", "infer_dataset"]
 
@@ -60,13 +60,16 @@ def audit(
     """Run every requested attack on ``model`` over ``data`` and evaluate them.
 
     ``model``: a local directory or hub id, or a built target (``HFCausalLM.from_model``); ``data``: a file path,
-    a ``MembershipDataset`` or a list of ``Sample``. The other keywords are the fields of
+    a ``MembershipDataset``, a list of ``Sample``, a pandas DataFrame or a list of dicts (the fields of a data
+    file: ``text``, ``label``, optionally ``id``, ``group``; ``text_column``, ``label_column`` and ``label_map``
+    apply). The run folder (``out``) is checked before any work. The other keywords are the fields of
     ``miakit.run.spec.RunSpec``, the same as the ``miakit audit`` flags and YAML keys (``reference``, ``attacks``,
     ``out``, ``batch_size``, ``nan_policy``, ...). ``store``: a ``Store``, None (no store) or the default one.
     """
     started = time.perf_counter()
     timings = _Timings()
     spec, scenario = _audit_spec(model, data, config, options)
+    out = str(check_out(spec.out)) if write else None
     from miakit.evaluate.evaluation import EvaluationSettings, evaluate_run
     from miakit.run.baselines import BlindScores
     from miakit.run.data import prepare_data
@@ -79,14 +82,14 @@ def audit(
         run_data = prepare_data(spec, None if isinstance(data, (str, Path)) else data)
     with timings.stage("load_models"):
         target = make_target(model if model is not None and not isinstance(model, (str, Path)) else spec.model, spec)
-    plan = plan_attacks(
-        spec.attacks, spec.reference, frozenset(target.capabilities), calibration=run_data.calibration is not None
-    )
+    calibration = run_data.calibration.samples if run_data.calibration is not None else False
+    plan = plan_attacks(spec.attacks, spec.reference, frozenset(target.capabilities), calibration=calibration)
     if not plan.attacks:
         raise MiakitError("No attack can run: " + "; ".join(f"{k}: {v}" for k, v in plan.skipped.items()))
     engine, references = open_engine(spec, target, plan.models(), open_store(store, spec))
     # the blind baselines need no model: on an accelerator they run on the CPU cores while the signals compute
-    baselines = BlindScores(run_data.evaluation, spec.seed, engine.store).start(concurrent=_cores_free(target))
+    baselines = BlindScores(run_data.evaluation, spec.seed, engine.store, progress=spec.progress)
+    baselines.start(concurrent=_cores_free(target))
     scored = run_attacks(engine, plan, run_data, spec, timings=timings)
     with timings.stage("evaluation"):
         blind = baselines.result()
@@ -104,7 +107,7 @@ def audit(
     manifest = audit_manifest(spec, run_data, plan, scored, engine, target, references, scenario, dict(timings))
     tables = {"documents": evaluation.document_table} if evaluation.document_table is not None else {}
     return finish_run(
-        results, scores, manifest, out=spec.out, write=write, console=console, tables=tables, store=engine.store
+        results, scores, manifest, out=out, write=write, console=console, tables=tables, store=engine.store
     )
 
 
@@ -116,7 +119,7 @@ def _cores_free(target: Any) -> bool:
 def blind(data: Any = None, *, write: bool = True, console: Any = None, **options: Any) -> AuditResult:
     """Only the model-free blind baselines on labelled data (``miakit blind``): does the split itself leak?
 
-    ``data`` (a path, a ``MembershipDataset`` or a list of ``Sample``) or the keywords of
+    ``data`` (a path, a ``MembershipDataset``, a list of ``Sample``, a DataFrame or a list of dicts) or the keywords of
     ``miakit.run.spec.BlindSpec`` (``members``/``nonmembers``, ``benchmark`` with ``benchmark_path``, ``out``,
     ``bootstrap``, ``seed``, ...). Writes the same run files as an audit with the columns ``blind_bow``,
     ``blind_date`` and ``blind_ngram``.
@@ -133,10 +136,11 @@ def blind(data: Any = None, *, write: bool = True, console: Any = None, **option
             raise MiakitError("Give either data in Python or a data source option, not both.")
         values["data"] = "python"
     spec = make_spec(BlindSpec, values)
+    out = str(check_out(spec.out, "-blind")) if write else None
     dataset = load_samples(spec, None if isinstance(data, (str, Path)) else data)
     results, scores, labels = blind_results(dataset, spec)
     manifest = blind_manifest(spec, dataset, labels, time.perf_counter() - started)
-    return finish_run(results, scores, manifest, out=spec.out, suffix="-blind", write=write, console=console)
+    return finish_run(results, scores, manifest, out=out, suffix="-blind", write=write, console=console)
 
 
 def infer_dataset(

@@ -9,11 +9,11 @@ import inspect
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from miakit.errors import MiakitError
 from miakit.run.spec import BlindSpec, DatasetInferenceSpec, RunSpec
@@ -23,10 +23,14 @@ app = typer.Typer(
     no_args_is_help=True,
     help="miakit: membership inference attacks on large models, with honest metrics.",
     pretty_exceptions_enable=False,
+    # click's plain help: option names never cut at 80 columns (rich's boxed panels truncate them), and help
+    # texts print literally (no markup)
+    rich_markup_mode=None,
 )
 # Piped output (CI logs, files) gets a table-wide console instead of rich's 80-column default.
-console = Console(stderr=False, width=None if sys.stdout.isatty() else 130)
-err_console = Console(stderr=True)
+# markup=False: paths, labels and attack specs are user text and print literally ("exp[v2]/" stays as it is).
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 130, markup=False)
+err_console = Console(stderr=True, markup=False)
 _state = {"debug": False}
 
 
@@ -72,7 +76,7 @@ def spec_parameters(spec_cls: Any, exclude: tuple[str, ...] = ()) -> list[inspec
             decls = [flag, *([meta["short"]] if meta.get("short") else [])]
         default = info.get_default(call_default_factory=True)
         shown = "" if default in (None, "", []) or kind is bool else f" (default {_shown(default)})"
-        option = typer.Option(*decls, help=escape((info.description or "") + shown), show_default=False)
+        option = typer.Option(*decls, help=(info.description or "") + shown, show_default=False)
         annotation = Annotated[kind | None, option]  # type: ignore[valid-type]
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
     return params
@@ -82,8 +86,9 @@ def _shown(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def spec_command(name: str, spec_cls: Any, *, positional: tuple[inspect.Parameter, ...] = ()) -> Any:
-    """Register ``body(values: dict, **positional)`` as the command ``name`` with one option per spec field."""
+def spec_command(name: str, spec_cls: Any, *, short: str, positional: tuple[inspect.Parameter, ...] = ()) -> Any:
+    """Register ``body(values: dict, **positional)`` as the command ``name`` with one option per spec field;
+    ``short`` is its line in ``miakit --help`` (at most 60 characters, so it fits 80 columns whole)."""
 
     def register(body: Any) -> Any:
         params = [*positional, *spec_parameters(spec_cls)]
@@ -97,7 +102,7 @@ def spec_command(name: str, spec_cls: Any, *, positional: tuple[inspect.Paramete
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__doc__ = body.__doc__
         command.__name__ = body.__name__
-        app.command(name)(command)
+        app.command(name, short_help=short)(command)
         return body
 
     return register
@@ -111,12 +116,14 @@ _CONFIG = inspect.Parameter(
 )
 
 
-@spec_command("audit", RunSpec, positional=(_CONFIG,))
+@spec_command("audit", RunSpec, short="Score samples with every attack; honest metrics.", positional=(_CONFIG,))
 def audit_command(values: dict[str, Any], config: Path | None = None) -> None:
     """Score every sample with every applicable attack and report honest metrics."""
     from miakit.api import audit
     from miakit.run.spec import load_config_file
 
+    if config is not None and not config.exists():
+        _misplaced_attacks(str(config), values.get("attacks"))
     merged: dict[str, Any] = load_config_file(config) if config else {}
     merged.update(values)
     if not merged.get("model") and not merged.get("scenario"):
@@ -128,6 +135,25 @@ def audit_command(values: dict[str, Any], config: Path | None = None) -> None:
     console.print(f"Report: {result.report_path}")
 
 
+def _misplaced_attacks(argument: str, attacks: str | None) -> None:
+    """Refuse a configuration 'file' that does not exist but reads as attack specs: the shell split an --attacks
+    list at a space (``--attacks loss, min_k``), and typer took the rest for the configuration file."""
+    from miakit.attacks.registry import ATTACKS
+    from miakit.attacks.spec import SPEC, split_specs
+
+    specs = split_specs(argument)
+    names = [m.group(1) for m in map(SPEC.match, specs) if m]
+    if not specs or len(names) != len(specs):
+        return
+    if not (any(n in ATTACKS or n == "all" for n in names) or (attacks or "").rstrip().endswith(",")):
+        return
+    joined = ",".join([*split_specs(attacks or ""), *specs])
+    raise MiakitError(
+        f"'{argument}' is not a configuration file but reads as attack names: a space split the --attacks list. "
+        f"Write it without spaces (--attacks {joined}) or quote it (--attacks '{joined}')."
+    )
+
+
 _DATA = inspect.Parameter(
     "data_file",
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -136,7 +162,7 @@ _DATA = inspect.Parameter(
 )
 
 
-@spec_command("blind", BlindSpec, positional=(_DATA,))
+@spec_command("blind", BlindSpec, short="Model-free blind baselines: does the split leak?", positional=(_DATA,))
 def blind_command(values: dict[str, Any], data_file: str | None = None) -> None:
     """Model-free blind baselines only (bag-of-words, dates, n-grams): does the member/non-member split leak?"""
     from miakit.api import blind
@@ -150,7 +176,7 @@ def blind_command(values: dict[str, Any], data_file: str | None = None) -> None:
     console.print(f"Report: {result.report_path}")
 
 
-@spec_command("infer-dataset", DatasetInferenceSpec)
+@spec_command("infer-dataset", DatasetInferenceSpec, short="Dataset inference: was a set of texts trained on?")
 def infer_dataset_command(values: dict[str, Any]) -> None:
     """Dataset inference (Maini et al. 2024): were the suspect texts, as a set, trained on?"""
     from miakit.api import infer_dataset
@@ -159,7 +185,7 @@ def infer_dataset_command(values: dict[str, Any]) -> None:
     console.print(f"Report: {Path(results['run_dir']) / 'report.html'}")
 
 
-@app.command("attacks")
+@app.command("attacks", short_help="List every registered attack.")
 def list_attacks() -> None:
     """List every registered attack with its family, required access, stages and paper."""
     from rich.table import Table
@@ -177,20 +203,30 @@ def list_attacks() -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(short_help="Re-render a run directory's report; print its metrics.")
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by 'miakit audit'.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory written by 'miakit audit', 'blind' or 'infer-dataset'.")
+    ],
 ) -> None:
-    """Re-render roc.png and report.html of a run directory and print its metrics."""
+    """Re-render the figures and report.html of a run directory and print its results."""
+    from rich.text import Text
+
     from miakit.report import print_results, read_run, render_run
+    from miakit.report.dataset import dataset_inference_lines, is_dataset_inference_run, rerender_dataset_inference
 
-    path = render_run(run_dir)
-    results, _, _ = read_run(run_dir)
-    print_results(results, console)
-    console.print(f"\nReport: {path}")
+    if is_dataset_inference_run(run_dir):
+        results, path = rerender_dataset_inference(run_dir)
+        for line in dataset_inference_lines(results):
+            console.print(Text(line, style="bold yellow" if line.startswith("warning:") else ""))
+    else:
+        path = render_run(run_dir)
+        results, _, _ = read_run(run_dir)
+        print_results(results, console)
+    console.print(Text(f"\nReport: {path}"))
 
 
-@app.command()
+@app.command(short_help="Fine-tune a small LM on known members and audit it.")
 def demo(
     out: Annotated[str, typer.Option("--out", "-o", help="Run directory.")] = "runs/demo",
     quick: Annotated[
@@ -220,15 +256,16 @@ def demo(
 
 scenario_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Build targets whose training members are known: pre-training from scratch, fine-tuning an LLM.",
 )
-app.add_typer(scenario_app, name="scenario")
+app.add_typer(scenario_app, name="scenario", short_help="Build targets whose training members are known.")
 
 _OUT = typer.Option("--out", "-o", help="Scenario directory to write (model/, dataset.jsonl, scenario.json).")
 _CORPUS = typer.Option(help="Corpus file (.txt, .jsonl[.gz], .csv, .parquet); default: the bundled one.")
 
 
-@scenario_app.command("pretrain")
+@scenario_app.command("pretrain", short_help="Train a GPT-2 from scratch on a seeded member subset.")
 def scenario_pretrain(
     out: Annotated[Path, _OUT],
     corpus: Annotated[str | None, _CORPUS] = None,
@@ -276,7 +313,7 @@ def scenario_pretrain(
     _scenario_done(path)
 
 
-@scenario_app.command("finetune")
+@scenario_app.command("finetune", short_help="Fine-tune a pretrained LM on a seeded member subset.")
 def scenario_finetune(
     out: Annotated[Path, _OUT],
     base: Annotated[
@@ -354,29 +391,86 @@ def _scenario_done(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: user errors exit 2 with one paragraph, no traceback unless --debug."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args or bool(os.environ.get("MIAKIT_DEBUG"))
+    """Console-script entry point: user errors exit 2 with one paragraph, Ctrl-C exits 130; no traceback unless
+    --debug (accepted anywhere on the line, as the README shows it after ``audit``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _pop_debug(args) or bool(os.environ.get("MIAKIT_DEBUG"))
+    _state["debug"] = debug
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, prog_name="miakit", standalone_mode=False)
     except MiakitError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+        _error(str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("interrupted; everything computed so far is in the store and will be reused.")
-        sys.exit(130)
+        _interrupted(args)
     except Exception as exc:  # usage errors: typer vendors its own click, so match by shape, not by class
-        name = type(exc).__name__
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if name == "Exit":
-            sys.exit(getattr(exc, "exit_code", 0))
-        if name == "Abort":
-            sys.exit(1)
+        _usage_error(exc)
         raise
+    # typer turns KeyboardInterrupt into Exit(130), which standalone_mode=False returns as a number
+    if code == 130:
+        _interrupted(args)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _pop_debug(args: list[str]) -> bool:
+    """Remove every ``--debug`` before a ``--`` separator from args; True when there was one."""
+    end = args.index("--") if "--" in args else len(args)
+    found = "--debug" in args[:end]
+    args[:end] = [a for a in args[:end] if a != "--debug"]
+    return found
+
+
+def _error(message: str) -> None:
+    """Print one error paragraph, the user's text literally (no rich markup)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+
+
+def _interrupted(args: list[str]) -> NoReturn:
+    """Ctrl-C: say so, and what a rerun keeps; exit 130 like a shell (128 + SIGINT)."""
+    kept = (
+        "nothing was stored (--no-cache)"
+        if "--no-cache" in args
+        else "signals computed so far are in the store; rerun the same command to resume"
+    )
+    _error(f"interrupted (Ctrl-C); {kept}.")
+    sys.exit(130)
+
+
+def _usage_error(exc: Exception) -> None:
+    """A click/typer usage error as one paragraph, exit 2; bare ``miakit`` prints the help first."""
+    if type(exc).__name__ == "Abort":  # end of input at a prompt
+        sys.exit(1)
+    if not (callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)):
+        return
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "miakit"
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stderr.write(exc.format_message().rstrip("\n") + "\n\n")  # type: ignore[attr-defined]
+        _error(f"no command given; start with '{path} audit --help', or try '{path} demo --quick'.")
+    else:
+        message = _plain_value_error(exc) or exc.format_message()  # type: ignore[attr-defined]
+        end = "" if message.endswith((".", "?", "!")) else "."
+        _error(f"{message}{end} See '{path} --help'.")
+    sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+
+
+_EXPECTED = {"int_parsing": "an integer", "float_parsing": "a number", "bool_parsing": "true or false"}
+
+
+def _plain_value_error(exc: Exception) -> str | None:
+    """'--batch-size abc' as "Invalid value for '--batch-size': expected an integer, got 'abc'" instead of the
+    validation library's wording; None when the error is of another kind."""
+    errors, raw = getattr(exc.__cause__, "errors", None), getattr(exc, "message", None)
+    if not callable(errors) or not isinstance(raw, str) or not raw:
+        return None
+    first = (errors() or [{}])[0]
+    expected = _EXPECTED.get(first.get("type", ""))
+    if expected is None:
+        return None
+    return exc.format_message().replace(raw, f"expected {expected}, got {first.get('input')!r}")  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

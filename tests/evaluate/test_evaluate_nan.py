@@ -110,9 +110,10 @@ def test_omit_that_empties_a_class_is_not_estimable_not_a_crash():
         auroc(labels, scores, nan_policy="omit")
 
 
-def test_all_nan_lowest_is_chance():
+def test_all_nan_lowest_ranks_nothing_and_says_so():
     ev = evaluate_scores([1, 0, 1, 0], [np.nan] * 4, n_bootstrap=20)
-    assert ev.metrics["auroc"].value == 0.5
+    assert ev.metrics["auroc"].value is None and not ev.metrics["auroc"].estimable  # not a coin toss at 0.500
+    assert ev.unranked.startswith("every score is NaN")
     assert ev.nan_members == 2 and ev.nan_nonmembers == 2
 
 

@@ -28,7 +28,7 @@ def test_all_follows_the_classes_order_and_default_sweeps():
     assert "max_renyi[alpha=0.5,1,2,inf]" in specs and ATTACKS["max_renyi"].default_sweep == "alpha=0.5,1,2,inf"
     plan = plan_attacks(["all"], [], EVERYTHING, calibration=True)
     assert [c for c in plan.attacks if c.startswith("max_renyi")] == [
-        "max_renyi",
+        "max_renyi[alpha=0.5]",
         "max_renyi[alpha=1]",
         "max_renyi[alpha=2]",
         "max_renyi[alpha=inf]",
@@ -87,4 +87,4 @@ def new_attack():
 def test_a_new_attack_is_planned_from_its_class_alone(new_attack):
     plan = plan_attacks(["all"], [], LOGPROBS)
     columns = list(plan.attacks)
-    assert columns[:3] == ["loss", "test_double_loss", "test_double_loss[scale=2]"]  # its order and its sweep
+    assert columns[:3] == ["loss", "test_double_loss[scale=1]", "test_double_loss[scale=2]"]  # its order and its sweep

@@ -19,6 +19,7 @@ VALUES = {
     "scenario": None,
     "attacks": ["loss", "min_k[k=0.1,0.2]"],
     "calibration": None,
+    "calibration_nonmembers": "known.txt",
     "calibration_fraction": 0.25,
     "chunk_words": 40,
     "canaries": "canaries.jsonl",
@@ -32,6 +33,7 @@ VALUES = {
     "prepend_bos": True,
     "revision": "abc123",
     "trust_remote_code": True,
+    "allow_pickle": True,
     "max_length": 64,
     "stride": 16,
     "reference_corpus": "corpus.txt",
@@ -44,7 +46,12 @@ VALUES = {
     "benchmark_path": None,
     "max_samples": 50,
     "seed": 7,
+    "text_column": "content",
+    "label_column": "is_member",
+    "label_map": {"yes": 1, "no": 0},
 }
+# The fields naming files that must exist (a YAML file reads them from its folder).
+FILES = ("canaries", "reference_corpus", "data", "calibration_nonmembers")
 
 
 def _command(name: str):
@@ -82,6 +89,8 @@ def _argv(values: dict) -> list[str]:
                 argv += [flag, v]
         elif isinstance(value, list):
             argv += [flag, ",".join(value)]
+        elif isinstance(value, dict):
+            argv += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
         else:
             argv += [flag, str(value)]
     return argv
@@ -101,10 +110,12 @@ def test_flags_yaml_and_keywords_give_the_same_spec(tmp_path, monkeypatch):
 
     path = tmp_path / "audit.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in VALUES.items() if v is not None}))
+    for name in FILES:
+        (tmp_path / VALUES[name]).write_text("text\n")
     from_yaml = make_spec(RunSpec, load_config_file(path))
     from_keywords = make_spec(RunSpec, {k: v for k, v in VALUES.items() if v is not None})
     # a YAML file reads relative paths from its folder (and names a run dir there)
-    relative = {"out": str(tmp_path / "runs/x")}
+    relative = {name: str(tmp_path / VALUES[name]) for name in (*FILES, "out")}
     assert from_yaml.model_dump() == {**from_keywords.model_dump(), **relative}
     assert from_flags.model_dump() == from_keywords.model_dump()
     for name, value in VALUES.items():
@@ -118,6 +129,7 @@ def test_a_yaml_flag_overridden_on_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setattr(miakit.api, "audit", lambda **kw: seen.update(kw) or (_ for _ in ()).throw(MiakitError("x")))
     path = tmp_path / "audit.yaml"
     path.write_text("model: m\ndata: d.jsonl\nbatch_size: 4\nbootstrap: 10\n")
+    (tmp_path / "d.jsonl").write_text("")
     with pytest.raises(SystemExit):
         main(["audit", str(path), "--batch-size", "2"])
     assert seen["config"]["batch_size"] == 2 and seen["config"]["bootstrap"] == 10
@@ -128,6 +140,7 @@ def test_unknown_keys_are_errors_everywhere(tmp_path, capsys):
         miakit.api.audit("m", "d.jsonl", batchsize=3)
     path = tmp_path / "audit.yaml"
     path.write_text("model: m\ndata: d.jsonl\nbatchsize: 3\n")
+    (tmp_path / "d.jsonl").write_text("")
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", str(path)])
     assert exit_info.value.code == 2 and "batchsize" in capsys.readouterr().err

@@ -94,8 +94,8 @@ def test_cheap_device_and_dtype_resolution_agree_with_torch():
             assert resolve_dtype_name(dtype, resolved) == str(resolve_dtype(dtype, resolved)).removeprefix("torch.")
 
 
-def test_a_missing_model_still_gets_the_loaders_message(tmp_path, cache_dir):
+def test_a_missing_model_says_the_folder_does_not_exist(tmp_path, cache_dir):
     from miakit.errors import MiakitError
 
-    with pytest.raises(MiakitError, match="Could not load model"):
+    with pytest.raises(MiakitError, match=r"no model at .*no-model: the folder does not exist \(for a hub id"):
         DeferredCausalLM(str(tmp_path / "no-model"))

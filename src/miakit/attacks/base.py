@@ -12,6 +12,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +28,20 @@ CHECK_TAGS = {
     "planted_cannot_express": "orientation on the planted-memorisation target is not checked",
     "reads_all_tokens": "a one-token text must score finite (it is not unscorable)",
 }
+
+
+class MissingPrerequisite(MiakitError):
+    """This run's data cannot serve an attack (e.g. a calibration set without members): the runner skips the
+    attack with this message as its reason and the rest of the run goes on; called directly, it is an error."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What an attack may know of a model it reads, never the model itself: its context and tokenizer identity."""
+
+    max_length: int  # tokens per window
+    tokenizer_fingerprint: str
+    prepend_bos: bool = False  # the engine puts a BOS token before every text (one token of the window)
 
 
 class Attack:
@@ -68,8 +83,28 @@ class Attack:
         value = getattr(self, self.model_param, None) if self.model_param else None
         return (value,) if value is not None else ()
 
-    def score_hint(self, scores: np.ndarray) -> str | None:
-        """A sentence appended to the run's warning when some scores are infinite or NaN (None: nothing to add)."""
+    def score_hint(self, scores: np.ndarray, peers: Sequence[Attack] = ()) -> str | None:
+        """A sentence appended to the run's warning when some scores are infinite or NaN (None: nothing to add);
+        ``peers``: the run's other instances of this attack (a hint suggests no setting already in use)."""
+        return None
+
+    def observe(self, models: Mapping[str | None, ModelFacts]) -> None:
+        """Note the facts of the models the run reads (None: the target) before fitting or scoring; the runner
+        calls it. Attacks that adapt to a context length or a tokenizer keep what they need (ending in '_')."""
+        self.model_facts_ = dict(models)
+
+    def facts(self, model: str | None = None) -> ModelFacts | None:
+        """The observed facts of ``model`` (None: the target), or None when the runner has not told them."""
+        return getattr(self, "model_facts_", {}).get(model)
+
+    def notes(self) -> list[str]:
+        """Sentences for the run's warnings on how this attack adapted to the run (e.g. the prefix shots that fit
+        the context); the runner prefixes each with the column name."""
+        return []
+
+    def calibration_problem(self, samples: Sequence[Sample]) -> str | None:
+        """Why these calibration samples cannot fit this attack (e.g. it needs members and there are none), or
+        None; the runner checks it before computing any signal and skips the attack with this reason."""
         return None
 
     def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from miakit.attacks.base import TokenStatsAttack, check_fraction, lowest_count, plain_mean, require
+from miakit.attacks.base import (
+    Attack,
+    TokenStatsAttack,
+    check_fraction,
+    format_value,
+    lowest_count,
+    plain_mean,
+    require,
+)
 from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.signals import TokenStats, TokenStatsRequest
 from miakit.targets.capability import Capability
 
 RENYI_ORDERS = (0.5, 1.0, 2.0, float("inf"))
+TAU_SUGGESTIONS = (4.0, 6.0, 8.0)  # larger SURP thresholds a hint may suggest (the first not already in use)
 
 
 @register("surp")
@@ -52,13 +61,22 @@ class Surp(TokenStatsAttack):
             return float("-inf")
         return float(np.mean(stats.logprob[chosen].astype(np.float64)))
 
-    def score_hint(self, scores: np.ndarray) -> str | None:
-        if not np.isinf(scores).any():
+    def score_hint(self, scores: np.ndarray, peers: Sequence[Attack] = ()) -> str | None:
+        """How many samples had no qualifying token (scored -inf), and a larger tau not already in the run."""
+        n = int(np.isneginf(scores).sum())
+        if not n:
             return None
-        return (
-            f"SURP found no token with entropy < tau = {self.tau} among the lowest {self.k:.0%} log-probs; "
-            "small models rarely go below 2 nats, try surp[tau=4]."
+        hint = (
+            f"{n} of {len(scores)} samples have no token with entropy < tau = {self.tau} among their "
+            f"lowest {self.k:.0%} log-probs: scored -inf (ranked least member-like)"
         )
+        if n == len(scores):
+            hint += "; the column carries no information"
+        in_use = {float(a.tau) for a in (self, *peers) if isinstance(a, Surp)}
+        larger = next((t for t in TAU_SUGGESTIONS if t > self.tau and t not in in_use), None)
+        if larger is not None:
+            hint += f"; small models rarely go below 2 nats, try surp[tau={format_value(larger)}]"
+        return hint + "."
 
     def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
         stats = signals[TokenStatsRequest(sample.text)]

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from miakit.attacks.base import Attack, check_count, require
+from miakit.attacks.base import Attack, MissingPrerequisite, check_count, require
 from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.errors import MiakitError
@@ -57,6 +57,16 @@ class ActivationProbe(Attack):
         require(self, isinstance(self.c, (int, float)) and self.c > 0, f"c must be positive, got {self.c}")
         check_count(self, "folds", minimum=2)
 
+    def calibration_problem(self, samples: Sequence[Sample]) -> str | None:
+        n_members = sum(1 for s in samples if s.label == 1)
+        n_nonmembers = sum(1 for s in samples if s.label == 0)
+        if min(n_members, n_nonmembers) >= 2:
+            return None
+        return (
+            f"activation_probe needs at least 2 calibration members and 2 non-members; the calibration set has "
+            f"{n_members} member(s) and {n_nonmembers} non-member(s)."
+        )
+
     def calibration_requests(self, samples: Sequence[Sample]) -> list[Any]:
         return [HiddenStatesRequest(s.text) for s in samples]
 
@@ -70,10 +80,10 @@ class ActivationProbe(Attack):
 
         from miakit.evaluate.folds import fold_indices
 
+        problem = self.calibration_problem(samples)
+        if problem:
+            raise MissingPrerequisite(problem)
         labels = np.array([s.label for s in samples])
-        smallest = min(int((labels == 1).sum()), int((labels == 0).sum()))
-        if smallest < 2:
-            raise MiakitError("activation_probe needs at least 2 calibration members and 2 non-members.")
         features = np.stack([np.asarray(signals[HiddenStatesRequest(s.text)], dtype=np.float64) for s in samples])
         # chunks of one calibration document stay in one fold, so a layer is not chosen for recognising documents
         splits = fold_indices(labels, self.folds, self.seed, [s.document for s in samples], what="activation_probe")
@@ -98,6 +108,15 @@ class ActivationProbe(Attack):
             f"logistic probe on layer {self.best_layer_} (0 = embeddings) of {len(self.layer_auroc_)}, fitted on "
             f"{self.n_calibration_} calibration samples; out-of-fold AUROC per layer: {curve}"
         )
+
+    def notes(self) -> list[str]:
+        """A warning when even the best layer's out-of-fold AUROC on the calibration set is below chance."""
+        if not hasattr(self, "probe_"):
+            return []
+        best = self.layer_auroc_[self.best_layer_]
+        if best >= 0.5:
+            return []
+        return [f"best layer's out-of-fold AUROC {best:.2f} is below chance; its scores are not evidence"]
 
     def fitted_details(self) -> dict[str, Any] | None:
         if not hasattr(self, "probe_"):

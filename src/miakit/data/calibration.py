@@ -33,11 +33,27 @@ def split_calibration(
     calibration: MembershipDataset | None = None,
     fraction: float | None = None,
     seed: int = 0,
+    nonmembers: MembershipDataset | None = None,
 ) -> CalibrationSplit:
     """Separate calibration from evaluation: ``calibration`` given (overlap removed from ``data``), or a
-    stratified ``fraction`` of ``data`` held out, or no calibration at all."""
+    stratified ``fraction`` of ``data`` held out, or no calibration at all. ``nonmembers``: texts known not to
+    be members, added to the held-out fraction (overlap with ``data`` removed too)."""
     if calibration is not None and fraction is not None:
         raise DataError("Give either a calibration file or a calibration fraction, not both.")
+    if nonmembers is not None and fraction is None:
+        return split_calibration(data, calibration=_merge(calibration, nonmembers))
+    if nonmembers is not None:
+        held = split_calibration(data, fraction=fraction, seed=seed)
+        extra = split_calibration(held.evaluation, calibration=nonmembers)
+        merged = _merge(held.calibration, nonmembers)
+        info = {
+            **held.info,
+            "source": f"{held.info['source']} + {nonmembers.source}",
+            "removed_from_scoring": extra.info["removed_from_scoring"],
+            "n_members": sum(1 for v in merged.labels if v == 1),
+            "n_nonmembers": sum(1 for v in merged.labels if v == 0),
+        }
+        return CalibrationSplit(extra.evaluation, merged, info)
     if calibration is None and fraction is None:
         return CalibrationSplit(data, None, {"source": None})
     if calibration is not None:
@@ -100,3 +116,16 @@ def _held_out(data: MembershipDataset, fraction: float, seed: int) -> tuple[set[
         raise DataError(f"A calibration fraction of {fraction} leaves too few {unit} to evaluate.")
     chosen = stratified_indices(labels, n, seed=seed)
     return {i for k in chosen for i in groups[keys[k]]}, unit
+
+
+def _merge(first: MembershipDataset | None, second: MembershipDataset) -> MembershipDataset:
+    """Two calibration sets as one; an id in both is an error (calibration ids name the fitted prefixes)."""
+    if first is None:
+        return second
+    ids = set(first.ids)
+    clash = next((i for i in second.ids if i in ids), None)
+    if clash is not None:
+        raise DataError(
+            f"The id {clash!r} is in both {first.source} and {second.source}; calibration ids must be unique."
+        )
+    return MembershipDataset(first.samples + second.samples, f"{first.source} + {second.source}")

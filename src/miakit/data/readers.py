@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ EXTENSIONS = {
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".txt": "txt",
 }
 RESERVED = ("text", "label", "id", "group", "split")
 
@@ -40,7 +43,7 @@ class RawRecord:
     key: str
 
 
-def _error(path: Path, where: str | None, problem: str) -> DataError:
+def _error(path: Path | str, where: str | None, problem: str) -> DataError:
     """A DataError whose message starts with the file and, where known, the line or row."""
     return DataError(f"{path}{', ' + where if where else ''}: {problem}")
 
@@ -49,9 +52,23 @@ def _blank(value: Any) -> bool:
     """True for a value that means 'not given': None, NaN, or a whitespace-only string."""
     if value is None:
         return True
-    if isinstance(value, float):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         return math.isnan(value)
     return isinstance(value, str) and not value.strip()
+
+
+# Characters that show nothing although Unicode does not class them as whitespace: the Hangul and halfwidth
+# fillers and the blank Braille pattern (format characters such as zero-width spaces are found by category).
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not whitespace, not a control or format character
+    (zero-width space, joiners, BOM, direction marks), not a filler."""
+    return any(
+        not ch.isspace() and ch not in _INVISIBLE and unicodedata.category(ch) not in ("Cc", "Cf", "Zs", "Zl", "Zp")
+        for ch in text
+    )
 
 
 # ---------------------------------------------------------------------------------------------- formats
@@ -71,17 +88,34 @@ def detect_format(path: PathLike) -> str:
             p,
             None,
             f"unknown data format {p.suffix or '(no extension)'!r}. miakit reads JSON Lines (.jsonl, .json, "
-            ".ndjson), CSV (.csv), Parquet (.parquet, .pq) and directories written by Hugging Face "
-            "datasets' save_to_disk.",
+            ".ndjson), CSV (.csv), Parquet (.parquet, .pq), plain text (.txt, one text per line, unlabelled) "
+            "and directories written by Hugging Face datasets' save_to_disk.",
         )
     return fmt
 
 
-def read_records(path: PathLike) -> list[RawRecord]:
-    """Read every record of a data file or saved dataset directory, format chosen by detect_format."""
+def read_records(path: PathLike, text_column: str = "text", label_column: str = "label") -> list[RawRecord]:
+    """Read every record of a data file or saved dataset directory, format chosen by detect_format; the text
+    is in ``text_column`` (.txt files: each non-blank line is one text)."""
     p = Path(path)
-    reader = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf}
-    return reader[detect_format(p)](p)
+    fmt = detect_format(p)
+    if fmt == "txt":
+        return _read_txt(p, text_column)
+    if fmt == "jsonl":
+        return _read_jsonl(p)
+    if fmt == "hf":
+        return _read_hf(p, text_column, label_column)
+    return _read_csv(p, text_column) if fmt == "csv" else _read_parquet(p, text_column)
+
+
+def _read_txt(path: Path, text_column: str) -> list[RawRecord]:
+    """Plain text: one text per line (surrounding whitespace dropped, blank lines skipped), no labels."""
+    text = _decode_utf8(path, path.read_bytes())
+    return [
+        RawRecord({text_column: line.strip()}, f"line {n}", str(n))
+        for n, line in enumerate(text.split("\n"), start=1)
+        if line.strip()
+    ]
 
 
 def _decode_utf8(path: Path, raw: bytes) -> str:
@@ -112,10 +146,13 @@ def _read_jsonl(path: Path) -> list[RawRecord]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
+            problem = f"{e.msg.removesuffix(' at')} at column {e.colno}"
+            if line[e.pos : e.pos + 1] == "\x00":
+                problem = f"a NUL byte at column {e.colno}; write it as \\u0000 inside a JSON string"
             raise _error(
                 path,
                 f"line {n}",
-                f"is not valid JSON ({e.msg} at column {e.colno}). Each line must hold one JSON object, "
+                f"is not valid JSON ({problem}). Each line must hold one JSON object, "
                 'such as {"text": "...", "label": 1}.',
             ) from None
         if not isinstance(obj, dict):
@@ -138,7 +175,7 @@ def _read_json_array(path: Path, text: str) -> list[RawRecord]:
     return records
 
 
-def _read_csv(path: Path) -> list[RawRecord]:
+def _read_csv(path: Path, text_column: str = "text") -> list[RawRecord]:
     """CSV with a header row; records are named by the line they start on (the header is line 1)."""
     text = _decode_utf8(path, path.read_bytes())
     # Documents easily exceed the csv module's 128 KiB default field limit.
@@ -158,8 +195,10 @@ def _read_csv(path: Path) -> list[RawRecord]:
                 dup = sorted({h for h in header if header.count(h) > 1})
                 if dup:
                     raise _error(path, where, f"the header repeats the column name(s) {', '.join(dup)}.")
-                if "text" not in header:
-                    raise _error(path, where, f"the header has no 'text' column (it has: {', '.join(header)}).")
+                if text_column not in header:
+                    raise _error(
+                        path, where, f"the header has no {text_column!r} column (it has: {', '.join(header)})."
+                    )
                 continue
             if len(row) != len(header):
                 raise _error(
@@ -172,17 +211,19 @@ def _read_csv(path: Path) -> list[RawRecord]:
     except csv.Error as e:
         raise _error(path, f"line {reader.line_num}", f"is not valid CSV ({e}).") from None
     if header is None:
-        raise _error(path, None, "is empty: expected a header row with at least a 'text' column.")
+        raise _error(path, None, f"is empty: expected a header row with at least a {text_column!r} column.")
     return records
 
 
-def _require_text_column(path: Path, columns: Sequence[str], where: str | None = None) -> None:
-    """Tabular formats name their columns up front: fail once, clearly, when 'text' is missing."""
-    if "text" not in columns:
-        raise _error(path, where, f"has no 'text' column (it has: {', '.join(columns) or 'none'}).")
+def _require_text_column(
+    path: Path, columns: Sequence[str], where: str | None = None, text_column: str = "text"
+) -> None:
+    """Tabular formats name their columns up front: fail once, clearly, when the text column is missing."""
+    if text_column not in columns:
+        raise _error(path, where, f"has no {text_column!r} column (it has: {', '.join(columns) or 'none'}).")
 
 
-def _read_parquet(path: Path) -> list[RawRecord]:
+def _read_parquet(path: Path, text_column: str = "text") -> list[RawRecord]:
     """Parquet: records are named by 1-based row number."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -191,11 +232,11 @@ def _read_parquet(path: Path) -> list[RawRecord]:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise _error(path, None, f"cannot be read as Parquet ({e}).") from None
-    _require_text_column(path, table.column_names)
+    _require_text_column(path, table.column_names, text_column=text_column)
     return [RawRecord(row, f"row {n}", str(n)) for n, row in enumerate(table.to_pylist(), start=1)]
 
 
-def _read_hf(path: Path) -> list[RawRecord]:
+def _read_hf(path: Path, text_column: str = "text", label_column: str = "label") -> list[RawRecord]:
     """A save_to_disk directory: a Dataset, or a DatasetDict whose splits are all read (split -> 'split')."""
     import datasets
 
@@ -209,40 +250,72 @@ def _read_hf(path: Path) -> list[RawRecord]:
             f"({str(e).rstrip('.')}). Pass a .jsonl, .csv or .parquet file, or such a directory.",
         ) from None
     if not isinstance(loaded, datasets.DatasetDict):
-        return [RawRecord(row, f"row {n}", str(n)) for n, row in enumerate(_hf_rows(path, loaded), start=1)]
+        rows = _hf_rows(path, loaded, None, text_column, label_column)
+        return [RawRecord(row, f"row {n}", str(n)) for n, row in enumerate(rows, start=1)]
     records = []
     for split, ds in loaded.items():
-        for n, row in enumerate(_hf_rows(path, ds, f"split {split!r}"), start=1):
+        for n, row in enumerate(_hf_rows(path, ds, f"split {split!r}", text_column, label_column), start=1):
             if _blank(row.get("split")):  # a 'split' column, where there is one, wins over the split name
                 row["split"] = split
             records.append(RawRecord(row, f"split {split!r}, row {n}", f"{split}:{n}"))
     return records
 
 
-def _hf_rows(path: Path, ds: Any, where: str | None = None) -> list[dict[str, Any]]:
+def _hf_rows(
+    path: Path, ds: Any, where: str | None = None, text_column: str = "text", label_column: str = "label"
+) -> list[dict[str, Any]]:
     """Rows of one datasets.Dataset; a ClassLabel label becomes its name, whose order is not ours to guess."""
     import datasets
 
-    _require_text_column(path, ds.column_names, where)
+    _require_text_column(path, ds.column_names, where, text_column)
     rows = ds.to_list()
-    feature = ds.features.get("label")
+    feature = ds.features.get(label_column)
     if isinstance(feature, datasets.ClassLabel):
         for row in rows:
-            if row["label"] is not None and row["label"] >= 0:  # -1 is datasets' "no label"
-                row["label"] = feature.int2str(row["label"])
-            else:
-                row["label"] = None
+            if row[label_column] is not None and row[label_column] >= 0:
+                row[label_column] = feature.int2str(row[label_column])
+            else:  # -1 is datasets' explicit "no label": as if the record had no label field
+                del row[label_column]
     return rows
 
 
 # ---------------------------------------------------------------------------------------------- records
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Where a record keeps its text and label, and what its label values mean (``label_map``: value -> 1/0,
+    looked up before the accepted spellings, case-insensitively)."""
+
+    text: str = "text"
+    label: str = "label"
+    label_map: Mapping[str, int] | None = None
+
+    def label_of(self, raw: Any) -> int:
+        """1 or 0 for a raw label value; ValueError for a value neither mapped nor an accepted spelling."""
+        if self.label_map:
+            keys = [str(raw).strip().casefold()]
+            if isinstance(raw, numbers.Real) and not isinstance(raw, bool) and float(raw).is_integer():
+                keys.append(str(int(raw)))
+            mapped = {str(k).strip().casefold(): int(v) for k, v in self.label_map.items()}
+            for key in keys:
+                if key in mapped:
+                    return mapped[key]
+        return normalize_label(raw)
+
+    def accepted(self) -> str:
+        """The label values this mapping accepts, for messages."""
+        if self.label_map:
+            mapped = ", ".join(f"{k}={v}" for k, v in self.label_map.items())
+            return f"those of the label map ({mapped}) or {ACCEPTED}"
+        return f"{ACCEPTED}; map other values with --label-map (e.g. yes=1,no=0)"
+
+
 @dataclass
 class _Pending:
     """A checked record whose id may still have to be generated."""
 
-    path: Path
+    path: Path | str
     where: str
     id_base: str
     id: str | None
@@ -252,12 +325,23 @@ class _Pending:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_label_presence(path: Path, records: Sequence[RawRecord]) -> bool:
-    """Whether the file carries labels; DataError if some records have one and others do not."""
-    has = [not _blank(r.fields.get("label")) for r in records]
+def _check_label_presence(path: Path | str, records: Sequence[RawRecord], columns: Columns, role: int | None) -> bool:
+    """Whether the records carry labels; DataError if some records have one and others do not, if a label
+    column is present but blank in every record, or if a label column named by the user is absent."""
+    key = columns.label
+    has = [not _blank(r.fields.get(key)) for r in records]
     if all(has):
         return bool(has)
     if not any(has):
+        if role is None and any(key in r.fields for r in records):
+            raise _error(
+                path,
+                None,
+                f"the label column {key!r} is empty (blank or NaN) in every record. Fill in the labels, or drop "
+                "the column to score the samples without evaluation.",
+            )
+        if role is None and key != "label":
+            raise _error(path, None, f"has no label column {key!r} (check --label-column).")
         return False
     first_with = records[has.index(True)]
     first_without = records[has.index(False)]
@@ -269,28 +353,30 @@ def _check_label_presence(path: Path, records: Sequence[RawRecord]) -> bool:
     )
 
 
-def _text_of(path: Path, rec: RawRecord) -> str:
-    """The record's text; DataError when it is missing, not a string, or only whitespace."""
-    text = rec.fields.get("text")
+def _text_of(path: Path | str, rec: RawRecord, column: str = "text") -> str:
+    """The record's text; DataError when it is missing, not a string, or shows nothing (only whitespace,
+    zero-width or other invisible characters)."""
+    text = rec.fields.get(column)
     if text is None or (isinstance(text, float) and math.isnan(text)):
-        raise _error(path, rec.where, "has no text. Every record needs a non-empty 'text' field.")
+        raise _error(path, rec.where, f"has no text. Every record needs a non-empty {column!r} field.")
     if not isinstance(text, str):
         raise _error(path, rec.where, f"has a text of type {type(text).__name__} ({text!r}); it must be a string.")
-    if not text.strip():
+    if not visible(text):
         raise _error(
             path,
             rec.where,
-            "has an empty text (only whitespace). Every record needs a non-empty 'text' field.",
+            "has an empty text (only whitespace or invisible characters such as zero-width spaces). Every "
+            f"record needs a non-empty {column!r} field.",
         )
     return text
 
 
-def _name_of(path: Path, rec: RawRecord, key: str) -> str | None:
+def _name_of(path: Path | str, rec: RawRecord, key: str) -> str | None:
     """An id or group value as a string (integers allowed), None when not given."""
     value = rec.fields.get(key)
     if _blank(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, str | numbers.Integral):
         raise _error(
             path,
             rec.where,
@@ -304,22 +390,32 @@ def _id_stem(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def _pending_samples(path: Path, records: Sequence[RawRecord], role: int | None) -> list[_Pending]:
+def _pending_samples(
+    path: Path | str,
+    records: Sequence[RawRecord],
+    role: int | None,
+    columns: Columns | None = None,
+    stem: str | None = None,
+) -> list[_Pending]:
     """Check every record of one file; role is 1/0 for a members/non-members file, None for labelled data."""
+    columns = columns or Columns()
     if not records:
         raise _error(path, None, "contains no records.")
-    labelled = _check_label_presence(path, records)
-    stem = _id_stem(path)
+    labelled = _check_label_presence(path, records, columns, role)
+    stem = stem if stem is not None else _id_stem(Path(path))
+    reserved = {columns.text, columns.label, "id", "group", "split"}
     out = []
     for rec in records:
-        text = _text_of(path, rec)
+        text = _text_of(path, rec, columns.text)
         label = None
         if labelled:
-            raw = rec.fields["label"]
+            raw = rec.fields[columns.label]
             try:
-                label = normalize_label(raw)
+                label = columns.label_of(raw)
             except ValueError:
-                raise _error(path, rec.where, f"has an unknown label {raw!r}. Accepted labels: {ACCEPTED}.") from None
+                raise _error(
+                    path, rec.where, f"has an unknown label {raw!r}. Accepted labels: {columns.accepted()}."
+                ) from None
             if role is not None and label != role:
                 raise _error(
                     path,
@@ -329,7 +425,7 @@ def _pending_samples(path: Path, records: Sequence[RawRecord], role: int | None)
                 )
         if role is not None:
             label = role
-        meta = {k: v for k, v in rec.fields.items() if k not in RESERVED}
+        meta = {k: v for k, v in rec.fields.items() if k not in reserved}
         if not _blank(rec.fields.get("split")):
             meta["split"] = rec.fields["split"]
         out.append(
@@ -382,8 +478,12 @@ def load_dataset(
     nonmembers: PathLike | None = None,
     max_samples: int | None = None,
     seed: int = 0,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_map: Mapping[str, int] | None = None,
 ) -> MembershipDataset:
-    """Load candidates from one labelled (or unlabelled) file, or a members file plus a non-members file."""
+    """Load candidates from one labelled (or unlabelled) file, or a members file plus a non-members file; the
+    text and label are read from ``text_column`` and ``label_column``, labels through ``label_map``."""
     if data is not None and (members is not None or nonmembers is not None):
         raise DataError(
             f"Got both a data file ({data}) and a members/non-members file "
@@ -398,24 +498,101 @@ def load_dataset(
         else:
             got = f"Got a non-members file ({nonmembers}) but no members file."
         raise DataError(f"{got} Pass one file with a label column, or both a members and a non-members file.")
-    if max_samples is not None and (
-        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
-    ):
-        raise MiakitError(f"max_samples must be a positive integer, got {max_samples!r}.")
+    _check_max_samples(max_samples)
+    columns = Columns(text_column, label_column, label_map)
 
     if data is not None:
         path = Path(data)
-        pending = _pending_samples(path, read_records(path), role=None)
+        pending = _pending_samples(path, read_records(path, text_column, label_column), None, columns)
         source = str(path)
     else:
         m, n = Path(members), Path(nonmembers)  # type: ignore[arg-type]
         if m.resolve() == n.resolve():
             raise _error(m, None, "was given as both the members and the non-members file.")
-        pending = _pending_samples(m, read_records(m), role=1) + _pending_samples(n, read_records(n), role=0)
+        pending = _pending_samples(m, read_records(m, text_column, label_column), 1, columns)
+        pending += _pending_samples(n, read_records(n, text_column, label_column), 0, columns)
         source = f"members={m}, nonmembers={n}"
+    return _finish(pending, source, max_samples, seed)
 
+
+def _check_max_samples(max_samples: int | None) -> None:
+    if max_samples is not None and (
+        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
+    ):
+        raise MiakitError(f"max_samples must be a positive integer, got {max_samples!r}.")
+
+
+def _finish(pending: list[_Pending], source: str, max_samples: int | None, seed: int) -> MembershipDataset:
+    """Samples with their ids, optionally a stratified subset, with the dataset's warnings."""
     samples = list(_assign_ids(pending))
     if max_samples is not None:
         keep = stratified_indices([s.label for s in samples], max_samples, seed)
         samples = [samples[i] for i in keep]
     return MembershipDataset(samples, source, dataset_warnings(samples))
+
+
+def dataset_from_records(
+    records: Any,
+    *,
+    source: str = "python",
+    max_samples: int | None = None,
+    seed: int = 0,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_map: Mapping[str, int] | None = None,
+) -> MembershipDataset:
+    """Samples from Python objects: a pandas DataFrame or a list of dicts (one per record, with the same fields a
+    file would have), checked exactly like a file; errors name the row (1-based)."""
+    _check_max_samples(max_samples)
+    columns_of = getattr(records, "columns", None)
+    if columns_of is not None and callable(getattr(records, "to_dict", None)):  # a DataFrame
+        names = [str(c) for c in columns_of]
+        if text_column not in names:
+            raise DataError(f"The DataFrame has no {text_column!r} column (it has: {', '.join(names) or 'none'}).")
+        rows = [{str(k): v for k, v in row.items()} for row in records.to_dict("records")]
+        source = f"{source} (DataFrame)"
+    else:
+        rows = list(records)
+        bad = next((i for i, r in enumerate(rows, start=1) if not isinstance(r, Mapping)), None)
+        if bad is not None:
+            raise DataError(
+                f"Data given in Python must be a DataFrame or a list of dicts (or of Sample); item {bad} is a "
+                f"{type(rows[bad - 1]).__name__}."
+            )
+        rows = [{str(k): v for k, v in r.items()} for r in rows]
+    raw = [RawRecord(r, f"row {n}", str(n)) for n, r in enumerate(rows, start=1)]
+    pending = _pending_samples(source, raw, None, Columns(text_column, label_column, label_map), stem="row")
+    return _finish(pending, source, max_samples, seed)
+
+
+def load_calibration(
+    calibration: PathLike | None = None,
+    nonmembers: PathLike | None = None,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_map: Mapping[str, int] | None = None,
+) -> MembershipDataset | None:
+    """Calibration samples: a labelled file, a file of known non-members (e.g. .txt, one text per line, labelled
+    0), or both together (ids unique across the two); None when neither is given."""
+    if calibration is None and nonmembers is None:
+        return None
+    columns = Columns(text_column, label_column, label_map)
+    pending: list[_Pending] = []
+    sources = []
+    if calibration is not None:
+        path = Path(calibration)
+        pending += _pending_samples(path, read_records(path, text_column, label_column), None, columns)
+        if any(p.label is None for p in pending):
+            raise _error(
+                path,
+                None,
+                "has no labels. A calibration file must say which texts are members; for texts known not to be "
+                "members, give them with --calibration-nonmembers instead.",
+            )
+        sources.append(str(path))
+    if nonmembers is not None:
+        path = Path(nonmembers)
+        pending += _pending_samples(path, read_records(path, text_column, label_column), 0, columns)
+        sources.append(f"non-members={path}")
+    return MembershipDataset(list(_assign_ids(pending)), " + ".join(sources))

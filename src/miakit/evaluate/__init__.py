@@ -11,12 +11,17 @@ from typing import Any
 
 _HOMES = {
     "miakit.evaluate.blind_verdict": (
+        "BELOW_CHANCE_PREFIX",
         "BLIND_NAME",
         "BLIND_WARNING_PREFIX",
         "DATE_NAME",
         "NGRAM_NAME",
+        "BlindFigure",
+        "below_chance_warning",
+        "blind_figures",
         "blind_warning",
         "strongest_blind_warning",
+        "verdict_line",
     ),
     "miakit.evaluate.blind": ("blind_bow_scores",),
     "miakit.evaluate.blind_more": ("blind_baselines",),

@@ -179,6 +179,7 @@ def suspect_shift(
             "ci_low": m.ci_low,
             "ci_high": m.ci_high,
             "description": BLIND_DESCRIPTIONS.get(name, "a model-free classifier"),
+            "unranked": evaluation.unranked or None,  # e.g. no text mentions a year: every score equal
         }
     if strongest_blind_warning(evaluations, threshold) is not None:
         best = max(out["baselines"], key=lambda n: _lower_bound(out["baselines"][n]))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from miakit.errors import MiakitError
-from miakit.evaluate.blind_verdict import strongest_blind_warning
+from miakit.evaluate.blind_verdict import below_chance_warning, strongest_blind_warning
 from miakit.evaluate.compare import paired_auroc_comparison
 from miakit.evaluate.documents import METHODS, document_scores, document_table, nan_chunk_counts
 from miakit.evaluate.epsilon import epsilon_lower_bound, epsilon_trials
@@ -288,6 +288,10 @@ def evaluate_run(
     blind_message = strongest_blind_warning({c: run.evaluations[c] for c in blind})
     if blind_message:
         run.warnings.insert(0, blind_message)
+    else:
+        below = below_chance_warning({c: run.evaluations[c] for c in blind})
+        if below:
+            run.warnings.insert(0, below)
     run.resampling = _resampling(y, groups)
     if attacks:
         run.selection = _selection(attacks, run.evaluations)

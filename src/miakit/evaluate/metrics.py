@@ -261,6 +261,7 @@ class AttackEvaluation:
     nan_policy: str = "lowest"
     seed: int = 0
     bootstrap_unit: str = "sample"  # "document" when whole documents were resampled
+    unranked: str = ""  # why the column ranks nothing (every score equal), e.g. "every score is -inf"
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         """{metric: {"value", "ci_low", "ci_high", "estimable", "note"}} in METRIC_KEYS order."""
@@ -285,6 +286,19 @@ def _nan_note(p: PreparedScores) -> str:
     if p.nan_policy == "omit":
         return f"{who} omitted"
     return f"{who} ranked lowest (predicted non-member)"
+
+
+def unranked_reason(p: PreparedScores) -> str:
+    """Why a column ranks no sample above another (every score equal after the NaN policy), or ''.
+
+    Its metrics would all be those of a coin toss (AUROC 0.500 from ties), which reads as a result; they are
+    reported as not estimable with this reason instead."""
+    if len(p.levels) > 1:
+        return ""
+    level = float(p.levels[0]) if len(p.levels) else float("nan")
+    value = "NaN" if np.isnan(level) else f"{level:g}"
+    omitted = " (NaN omitted)" if p.nan_policy == "omit" and p.n_nan else ""
+    return f"every score is {value}{omitted}: the attack ranks no sample above another"
 
 
 def _join(*parts: str) -> str:
@@ -338,6 +352,12 @@ def evaluate_scores(
         note = _join(f"not estimable: {n1} members and {n0} non-members left", nan_note)
         metrics = {key: MetricValue(None, estimable=False, note=note) for key in METRIC_KEYS}
         return AttackEvaluation(metrics=metrics, **counts, **settings)
+
+    unranked = unranked_reason(p)
+    if unranked:
+        note = _join(f"not ranked: {unranked}", nan_note)
+        metrics = {key: MetricValue(None, estimable=False, note=note) for key in METRIC_KEYS}
+        return AttackEvaluation(metrics=metrics, **counts, **settings, unranked=unranked)
 
     point = {key: float(v[0]) for key, v in _all_metrics(*_counts(p)).items()}
     member, ba_note = None, ""

@@ -1,4 +1,8 @@
-"""The console summary of a run: the metrics table sorted by AUROC, warnings, audit figures, skipped attacks."""
+"""The console summary of a run: the metrics table sorted by AUROC, warnings, audit figures, skipped attacks.
+
+Every string that can hold user text (attack specs, ids, paths, messages) goes to rich as a ``Text``, so rich
+markup in it (``[/x]``, ``[bold red]``) prints literally whatever console it is given.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from rich.text import Text
 from miakit.report.files import order_warnings
 from miakit.report.format import (
     METRIC_COLUMNS,
+    blind_verdict_text,
+    calibration_lines,
     dropped_chunks_text,
     epsilon_text,
     format_metric,
@@ -19,6 +25,7 @@ from miakit.report.format import (
     resampling_text,
     selection_text,
     sorted_attack_names,
+    unranked_notes,
 )
 
 
@@ -27,7 +34,7 @@ def results_table(results: Mapping[str, Any]) -> Table:
     table = Table(title="membership inference results", title_justify="left")
     table.add_column("attack", no_wrap=True)
     for key, label in METRIC_COLUMNS:
-        table.add_column("AUROC [CI]" if key == "auroc" else label, justify="right", no_wrap=True)
+        table.add_column(Text("AUROC [CI]" if key == "auroc" else label), justify="right", no_wrap=True)
     details = results.get("details", {})
     for name in sorted_attack_names(results):
         metrics = results["attacks"][name]
@@ -49,7 +56,7 @@ def canary_table(canaries: list[Mapping[str, Any]]) -> Table:
     for c in canaries:
         extrapolated = c.get("extrapolated_exposure")
         table.add_row(
-            str(c["id"]),
+            Text(str(c["id"])),
             str(c["repeats"]),
             str(c["rank"]),
             str(c["n_candidates"]),
@@ -59,16 +66,17 @@ def canary_table(canaries: list[Mapping[str, Any]]) -> Table:
         )
     notes = [f"{c['id']}: {c['note']}" for c in canaries if c.get("note")]
     if notes:
-        table.caption = "; ".join(notes)
+        table.caption = Text("; ".join(notes))
         table.caption_justify = "left"
     return table
 
 
 def comparison_table(comparison: Mapping[str, Any]) -> Table:
     """AUROC(best) - AUROC(attack) per attack with its interval, raw and Holm-adjusted p-values."""
-    table = Table(title=f"attacks compared with {comparison['best']} (paired bootstrap)", title_justify="left")
-    for column in ("attack", f"AUROC({comparison['best']}) - AUROC", "interval", "p (raw)", "p (Holm)"):
-        table.add_column(column, justify="left" if column == "attack" else "right", no_wrap=column == "attack")
+    best = comparison["best"]
+    table = Table(title=Text(f"attacks compared with {best} (paired bootstrap)"), title_justify="left")
+    for column in ("attack", f"AUROC({best}) - AUROC", "interval", "p (raw)", "p (Holm)"):
+        table.add_column(Text(column), justify="left" if column == "attack" else "right", no_wrap=column == "attack")
     for name, pair in comparison["pairs"].items():
         interval = "-" if pair["ci_low"] is None else f"[{pair['ci_low']:.3f}, {pair['ci_high']:.3f}]"
         table.add_row(
@@ -78,7 +86,7 @@ def comparison_table(comparison: Mapping[str, Any]) -> Table:
             format_p(pair["p_value"]),
             format_p(pair.get("p_value_holm")),
         )
-    table.caption = comparison.get("adjustment", "")
+    table.caption = Text(comparison.get("adjustment", ""))
     table.caption_justify = "left"
     return table
 
@@ -90,7 +98,7 @@ def documents_table(documents: Mapping[str, Any]) -> Table:
     table.add_column("attack", no_wrap=True)
     methods = list(documents["methods"])
     for method in methods:
-        table.add_column(f"{method} AUROC [CI]", justify="right", no_wrap=True)
+        table.add_column(Text(f"{method} AUROC [CI]"), justify="right", no_wrap=True)
     table.add_column("NaN chunks left out", justify="right")
     dropped = documents.get("dropped_chunks", {})
     for name in documents["methods"][methods[0]]:
@@ -111,8 +119,13 @@ BALANCED_ACCURACY_NOTE = (
 def print_results(results: Mapping[str, Any], console: Console | None = None) -> None:
     """Print the results table and how to read it, warnings in yellow, the selection note, the comparison and
     documents tables, the epsilon bound (or why it is withheld), then calibration, canaries and skipped attacks."""
-    console = console or Console()
+    console = console or Console(markup=False)
+    verdict = blind_verdict_text(results)
+    if verdict:
+        console.print(Text(verdict, style="bold red" if "not evidence" in verdict else "bold"))
     console.print(results_table(results))
+    for note in unranked_notes(results):
+        console.print(Text(note, style="yellow"))
     if results.get("attacks"):
         console.print(Text(BALANCED_ACCURACY_NOTE, style="dim"))
     resampling = resampling_text(results.get("resampling"))
@@ -134,18 +147,8 @@ def print_results(results: Mapping[str, Any], console: Console | None = None) ->
     epsilon = results.get("epsilon")
     if epsilon:
         console.print(Text(epsilon_text(epsilon), style="bold yellow" if epsilon.get("withheld") else None))
-    calibration = results.get("calibration")
-    if calibration:
-        removed = calibration.get("removed_from_scoring") or 0
-        console.print(
-            Text(
-                f"calibration: {calibration.get('source')} ({calibration.get('n_members')} members, "
-                f"{calibration.get('n_nonmembers')} non-members), never scored"
-                + (f"; {removed} overlapping sample(s) removed from scoring" if removed else "")
-            )
-        )
-        for name, what in (calibration.get("fitted") or {}).items():
-            console.print(Text(f"  {name}: fitted on {what}"))
+    for line in calibration_lines(results.get("calibration")):
+        console.print(Text(line))
     canaries = results.get("canaries", [])
     if canaries:
         console.print(canary_table(canaries))

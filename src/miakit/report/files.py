@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from miakit.data.spreadsheet import quote_cell, unquote_cell
 from miakit.errors import MiakitError
 from miakit.evaluate import BLIND_WARNING_PREFIX, AttackEvaluation
 
@@ -48,6 +49,8 @@ def build_results(
         if kind not in KINDS:
             raise MiakitError(f"kind of {name!r} must be one of {', '.join(KINDS)}; got {kind!r}")
         details[str(name)] = {**ev.counts(), "kind": kind}
+        if ev.unranked:
+            details[str(name)]["unranked"] = ev.unranked
     return {
         "attacks": {str(name): ev.to_json() for name, ev in evaluations.items()},
         "warnings": order_warnings(warnings),
@@ -129,7 +132,10 @@ def write_run_files(run_dir: str | os.PathLike, results: dict, scores: pd.DataFr
     for col in attack_columns(table):
         table[col] = table[col].astype(float)
     write_json(run_dir / RESULTS, results)
-    _atomic_write(run_dir / SCORES_CSV, lambda p: table.to_csv(p, index=False))
+    # ids a spreadsheet would run as formulas are quoted (OWASP); CRLF rows, so an id holding a bare carriage
+    # return is written in quotes instead of breaking its row
+    as_csv = table.assign(id=table["id"].map(quote_cell))
+    _atomic_write(run_dir / SCORES_CSV, lambda p: as_csv.to_csv(p, index=False, lineterminator="\r\n"))
     _atomic_write(run_dir / SCORES_PARQUET, lambda p: table.to_parquet(p, index=False))
     write_json(run_dir / MANIFEST, manifest)
     return run_dir
@@ -143,10 +149,13 @@ def _read_json(path: Path) -> Any:
 
 
 def read_scores_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read scores.csv back exactly: ids stay strings ("NA" too), floats round-trip bit for bit."""
+    """Read scores.csv back exactly: ids stay strings ("NA" too) without their formula quote, floats round-trip
+    bit for bit."""
     # pandas < 3 needs the Python float parser for bit-exact round trips; pandas 3 deprecates the option
     exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""], **exact)
+    scores = pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""], **exact)
+    scores["id"] = scores["id"].map(unquote_cell)
+    return scores
 
 
 def read_run(run_dir: str | os.PathLike) -> tuple[dict, pd.DataFrame, dict]:
@@ -161,7 +170,7 @@ def read_run(run_dir: str | os.PathLike) -> tuple[dict, pd.DataFrame, dict]:
     if missing:
         raise MiakitError(
             f"{run_dir} is not a miakit run directory: missing {', '.join(missing)}. "
-            "Point to the folder a `miakit run` wrote."
+            "Point to the folder that 'miakit audit', 'miakit blind' or 'miakit infer-dataset' wrote."
         )
     results = _read_json(run_dir / RESULTS)
     if not isinstance(results, dict) or not {"attacks", "warnings", "details", "skipped"} <= results.keys():

@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from miakit.evaluate.blind_verdict import blind_figures, verdict_line
+
 METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("auroc", "AUROC"),
     ("tpr_at_0.1pct_fpr", "TPR@0.1%FPR"),
@@ -64,11 +66,24 @@ def format_p(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+def epsilon_is_zero(epsilon: Mapping[str, Any]) -> bool:
+    """Whether the bound rounds to 0.00: it then proves nothing, and is not printed as a figure."""
+    value = epsilon.get("epsilon_lower_bound")
+    return isinstance(value, (int, float)) and value < 0.005
+
+
 def epsilon_text(epsilon: Mapping[str, Any]) -> str:
-    """One line on the epsilon bound: its value and terms, or that it is withheld and why."""
+    """One line on the epsilon bound: its value and terms, that it is withheld and why, or (a bound of 0) that
+    these samples show no leakage, without a figure that reads as one."""
     if epsilon.get("withheld"):
         return f"empirical privacy: no epsilon bound for {epsilon['attack']}. {epsilon['reason']}"
     trials = "documents" if str(epsilon.get("trials", "")).startswith("documents") else "samples"
+    if epsilon_is_zero(epsilon):
+        return (
+            f"empirical privacy: no evidence of leakage at this sample size ({epsilon['attack']} at FPR <= "
+            f"{epsilon['fpr_budget']}, {epsilon['n_members']} + {epsilon['n_nonmembers']} {trials}: its "
+            "Clopper-Pearson bounds imply no epsilon above 0)"
+        )
     return (
         f"empirical privacy: {epsilon['attack']} implies epsilon >= {epsilon['epsilon_lower_bound']:.2f} "
         f"(delta = {epsilon['delta']}, {100 * epsilon['confidence']:.0f}% Clopper-Pearson, FPR <= "
@@ -105,3 +120,37 @@ def dropped_chunks_text(dropped: Mapping[str, Any] | None) -> str:
     if dropped and dropped.get("reference_chunks"):
         text += f"; {dropped['reference_chunks']} of the reference"
     return text
+
+
+def blind_verdict_text(results: Mapping[str, Any]) -> str | None:
+    """The one-line verdict of the blind check (``evaluate.blind_verdict.verdict_line``) from results.json's
+    blind baseline columns; None when the run has none."""
+    return verdict_line(blind_figures(results.get("attacks") or {}))
+
+
+def unranked_notes(results: Mapping[str, Any]) -> list[str]:
+    """'<column>: not ranked: every score is -inf: ...' for each column whose scores are all equal: its
+    metrics are not estimable and it sorts last, so that a tie is not read as an AUROC of 0.500."""
+    details = results.get("details") or {}
+    return [
+        f"{name}: not ranked: {details[name]['unranked']}"
+        for name in sorted_attack_names(results)
+        if (details.get(name) or {}).get("unranked")
+    ]
+
+
+def calibration_lines(calibration: Mapping[str, Any] | None) -> list[str]:
+    """The calibration set (source, members, non-members, overlap removed from scoring) and, per attack fitted
+    on it, what it took from that set."""
+    if not calibration:
+        return []
+    n_members, n_nonmembers = calibration.get("n_members"), calibration.get("n_nonmembers")
+    removed = calibration.get("removed_from_scoring") or 0
+    lines = [
+        f"calibration set: {calibration.get('source')} ({n_members} members, {n_nonmembers} non-members), "
+        "never scored" + (f"; {removed} overlapping sample(s) removed from scoring" if removed else "")
+    ]
+    size = (n_members or 0) + (n_nonmembers or 0)
+    for name, what in (calibration.get("fitted") or {}).items():
+        lines.append(f"  {name}: fitted on the calibration set ({size} samples): {what}")
+    return lines

@@ -14,7 +14,9 @@ from miakit.evaluate import BALANCED_ACCURACY_DEFINITION, BLIND_WARNING_PREFIX
 from miakit.report.files import REPORT_HTML, order_warnings, read_run, write_text
 from miakit.report.format import (
     METRIC_COLUMNS,
+    blind_verdict_text,
     dropped_chunks_text,
+    epsilon_is_zero,
     flatten,
     format_metric,
     format_p,
@@ -48,6 +50,11 @@ def data_uri(png: bytes) -> str:
 
 
 def _title(manifest: Mapping[str, Any]) -> str:
+    """The scenario's name when the run audited one (its model path is a cache folder), else the model's."""
+    scenario = manifest.get("scenario")
+    if isinstance(scenario, Mapping) and (scenario.get("name") or scenario.get("directory")):
+        name = scenario.get("name") or f"{scenario.get('kind') or 'a'} scenario {Path(scenario['directory']).name}"
+        return f"miakit report: {name}"
     model = manifest.get("model")
     if isinstance(model, Mapping):
         model = model.get("name") or model.get("id") or model.get("path")
@@ -62,10 +69,11 @@ def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
     for name in names:
         metrics = results["attacks"][name]
         detail = results.get("details", {}).get(name, {})
+        unranked = detail.get("unranked") or ""
         cells = []
         for key, label in METRIC_COLUMNS:
             text, ci = format_metric(key, metrics.get(key))
-            note = (metrics.get(key) or {}).get("note") or ""
+            note = "" if unranked else (metrics.get(key) or {}).get("note") or ""
             ref = None
             if note and (label, note) in numbers:
                 ref = numbers[(label, note)]
@@ -76,7 +84,7 @@ def _metric_rows(results: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
             cells.append({"text": text, "ci": ci, "note": note, "ref": ref})
         kind = detail.get("kind", "baseline" if name.startswith("blind_") else "attack")
         counts = {k: detail.get(k, "-") for k in _COUNT_KEYS}
-        rows.append({"name": name, "kind": kind, "cells": cells, "counts": counts})
+        rows.append({"name": name, "kind": kind, "cells": cells, "counts": counts, "unranked": unranked})
     for f in footnotes:
         f["attack"] = "every row" if len(f["attacks"]) == len(names) > 1 else ", ".join(f["attacks"])
     return rows, footnotes
@@ -115,6 +123,8 @@ def build_html(
     warnings = order_warnings(results.get("warnings", []))
     context = {
         "title": _title(manifest),
+        "blind_verdict": blind_verdict_text(results),
+        "epsilon_zero": bool(results.get("epsilon")) and epsilon_is_zero(results["epsilon"]),
         "manifest_rows": flatten(dict(manifest)),
         "warnings": [{"text": w, "blind": w.startswith(BLIND_WARNING_PREFIX)} for w in warnings],
         "columns": [label for _, label in METRIC_COLUMNS],

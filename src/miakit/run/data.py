@@ -8,6 +8,7 @@ from typing import Any
 
 from miakit.data import MembershipDataset, Sample, load_dataset
 from miakit.data.calibration import split_calibration
+from miakit.data.readers import dataset_from_records, load_calibration
 from miakit.errors import MiakitError
 
 
@@ -22,21 +23,30 @@ class RunData:
 
 def load_samples(spec: Any, data: Any = None) -> MembershipDataset:
     """The samples ``spec`` names (data / members + nonmembers / benchmark), or ``data`` given in Python (a
-    ``MembershipDataset`` or a list of ``Sample``)."""
+    ``MembershipDataset``, a list of ``Sample``, a pandas DataFrame or a list of dicts)."""
+    mapping = spec.data_mapping()
     if isinstance(data, MembershipDataset):
         dataset = data
     elif data is not None and not isinstance(data, str):
-        samples = list(data)
-        if not all(isinstance(s, Sample) for s in samples):
-            raise MiakitError("data must be a path, a MembershipDataset or a list of Sample.")
-        dataset = MembershipDataset(samples, source="python")
+        samples = data if hasattr(data, "columns") else list(data)
+        if isinstance(samples, list) and samples and all(isinstance(s, Sample) for s in samples):
+            dataset = MembershipDataset(samples, source="python")
+        elif isinstance(samples, list) and any(isinstance(s, Sample) for s in samples):
+            raise MiakitError("data given in Python mixes Sample objects with other items; give one kind.")
+        else:
+            dataset = dataset_from_records(samples, max_samples=spec.max_samples, seed=spec.seed, **mapping)
     elif spec.benchmark:
         from miakit.data.benchmarks import load_benchmark
 
         dataset = load_benchmark(spec.benchmark, path=spec.benchmark_path, max_samples=spec.max_samples, seed=spec.seed)
     else:
         dataset = load_dataset(
-            spec.data, members=spec.members, nonmembers=spec.nonmembers, max_samples=spec.max_samples, seed=spec.seed
+            spec.data,
+            members=spec.members,
+            nonmembers=spec.nonmembers,
+            max_samples=spec.max_samples,
+            seed=spec.seed,
+            **mapping,
         )
     if not len(dataset):
         raise MiakitError(f"No samples to score in {dataset.source or 'the data'}.")
@@ -57,11 +67,15 @@ def chunk_dataset(dataset: MembershipDataset, words: int) -> MembershipDataset:
 
 def prepare_data(spec: Any, data: Any = None) -> RunData:
     """Load, split off the calibration set (whole documents), then chunk both sides alike (``chunk_words``)."""
+    mapping = spec.data_mapping()
     split = split_calibration(
         load_samples(spec, data),
-        calibration=load_dataset(spec.calibration) if spec.calibration else None,
+        calibration=load_calibration(spec.calibration, **mapping) if spec.calibration else None,
         fraction=spec.calibration_fraction,
         seed=spec.seed,
+        nonmembers=load_calibration(None, spec.calibration_nonmembers, **mapping)
+        if spec.calibration_nonmembers
+        else None,
     )
     evaluation, calibration = split.evaluation, split.calibration
     if spec.chunk_words:  # after the split, so a document's chunks are all on one side

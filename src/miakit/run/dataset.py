@@ -39,9 +39,10 @@ def run_dataset_inference(
     from miakit.run.planner import plan_attacks
     from miakit.run.runner import score_attacks
     from miakit.run.targets import make_target, open_engine, open_store
-    from miakit.run.writer import manifest_head, manifest_provenance, run_directory
+    from miakit.run.writer import check_out, clear_previous_run, manifest_head, manifest_provenance
 
     started = time.perf_counter()
+    run_dir = check_out(spec.out, "-dataset") if write else None
     suspect_texts, validation_texts = read_texts(spec.suspect, spec.validation)
     samples = [Sample(f"s{i}", t, 1) for i, t in enumerate(suspect_texts)]
     samples += [Sample(f"v{i}", t, 0) for i, t in enumerate(validation_texts)]
@@ -83,11 +84,11 @@ def run_dataset_inference(
         "timings_s": {"total": round(time.perf_counter() - started, 3)},
         **manifest_provenance(),
     }
-    if write:
+    if run_dir is not None:
         from miakit.report.dataset import write_dataset_inference
 
-        run_dir = run_directory(spec.out, "-dataset")
         results["run_dir"] = str(run_dir)
+        clear_previous_run(run_dir)
         write_dataset_inference(Path(run_dir), results, manifest)
     if console is not None:
         from rich.text import Text

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from miakit.attacks import ATTACKS, Attack
-from miakit.attacks.base import format_value
 from miakit.attacks.registry import ordered_names
-from miakit.attacks.spec import build_attacks
+from miakit.attacks.spec import build_attacks, column_names
+from miakit.data import Sample
 
 
 @dataclass
@@ -43,20 +43,18 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
     return out
 
 
-def _column(attack: Attack, hidden: str | None) -> str:
-    """The attack's column name, leaving out the parameter ``hidden`` (a reference filled in by the planner)."""
-    params = {k: v for k, v in attack.non_default_params().items() if k != hidden}
-    if not params:
-        return attack.name
-    return f"{attack.name}[{','.join(f'{k}={format_value(v)}' for k, v in params.items())}]"
-
-
 def plan_attacks(
-    specs: Sequence[str], references: Sequence[str], capabilities: frozenset, *, calibration: bool = False
+    specs: Sequence[str],
+    references: Sequence[str],
+    capabilities: frozenset,
+    *,
+    calibration: bool | Sequence[Sample] = False,
 ) -> Plan:
     """Attack instances for ``specs`` (sweeps expanded, 'all' as ``default_attack_specs``), skipping those the
-    target cannot serve or that need a calibration set the run does not have; a parameter error is raised."""
+    target cannot serve, that need a calibration set the run does not have, or whose prerequisites the given
+    calibration samples lack (e.g. members for Con-ReCall); a parameter error is raised."""
     plan = Plan()
+    entries: list[tuple[Attack, str | None, str | None]] = []
     for spec in expand_specs(specs):
         instances = build_attacks(spec, check=False)
         cls = type(instances[0])
@@ -69,12 +67,24 @@ def plan_attacks(
             hidden = cls.model_param if len(references) == 1 else None
         for attack in instances:
             attack.check_params()
-            column = _column(attack, hidden)
-            missing = attack.requires - capabilities
-            if missing:
-                plan.skipped[column] = "target lacks " + ", ".join(sorted(c.value for c in missing))
-            elif attack.needs_calibration and not calibration:
-                plan.skipped[column] = "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
-            else:
-                plan.attacks.setdefault(column, attack)
+            entries.append((attack, hidden, _skip_reason(attack, capabilities, calibration)))
+    # named over the whole run: an attack that appears more than once shows its varying values, defaults too
+    names = column_names([a for a, _, _ in entries], [h for _, h, _ in entries])
+    for column, (attack, _, reason) in zip(names, entries, strict=True):
+        if reason:
+            plan.skipped[column] = reason
+        else:
+            plan.attacks.setdefault(column, attack)
     return plan
+
+
+def _skip_reason(attack: Attack, capabilities: frozenset, calibration: bool | Sequence[Sample]) -> str | None:
+    """Why the run cannot serve ``attack`` (a capability, the calibration set or what it lacks), or None."""
+    missing = attack.requires - capabilities
+    if missing:
+        return "target lacks " + ", ".join(sorted(c.value for c in missing))
+    if not attack.needs_calibration:
+        return None
+    if not (calibration if isinstance(calibration, bool) else len(calibration)):
+        return "needs a calibration set: pass --calibration FILE or --calibration-fraction F"
+    return None if isinstance(calibration, bool) else attack.calibration_problem(calibration)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from miakit.attacks import Attack
+from miakit.attacks.base import MissingPrerequisite, ModelFacts
 from miakit.data import Sample
 from miakit.errors import MiakitError
 
@@ -29,6 +30,7 @@ def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sa
     """
     from miakit.signals.engine import Signals
 
+    observe_models(engine, attacks)
     signals = engine.run([r for attack in attacks for r in attack.requests(samples)])
     for _ in range(max_rounds):
         more = {a: [r for r in a.more_requests(samples, signals) if r not in signals] for a in attacks}
@@ -44,15 +46,59 @@ def collect_signals(engine: Any, attacks: Sequence[Attack], samples: Sequence[Sa
     return signals
 
 
-def fit_attacks(engine: Any, attacks: Mapping[str, Attack], calibration: Sequence[Sample]) -> dict[str, Any]:
-    """Fit every attack on the calibration samples (one engine run for all their calibration requests); returns
-    ``{"fitted": {column: words}, "details": {column: numbers}}`` for the report."""
-    signals = engine.run([r for attack in attacks.values() for r in attack.calibration_requests(calibration)])
-    for attack in attacks.values():
-        attack.fit(calibration, signals)
+def model_facts(engine: Any) -> dict[str | None, ModelFacts]:
+    """The context length and tokenizer identity of every model the engine serves (None: the target); read from
+    each target's identity, so nothing loads."""
     return {
-        "fitted": {c: a.fitted_on() for c, a in attacks.items() if a.fitted_on()},
-        "details": {c: a.fitted_details() for c, a in attacks.items() if a.fitted_details()},
+        name: ModelFacts(
+            max_length=int(getattr(target, "max_length", 0) or 0),
+            tokenizer_fingerprint=str(getattr(target, "tokenizer_fingerprint", "")),
+            prepend_bos=bool(getattr(engine, "prepend_bos", False)),
+        )
+        for name, target in engine.targets.items()
+    }
+
+
+def observe_models(engine: Any, attacks: Sequence[Attack]) -> None:
+    """Tell every attack the facts of the models it reads (context length, tokenizer) before it fits or asks."""
+    facts = model_facts(engine)
+    for attack in attacks:
+        attack.observe(facts)
+
+
+def fit_attacks(
+    engine: Any,
+    attacks: Mapping[str, Attack],
+    calibration: Sequence[Sample],
+    *,
+    skipped: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Fit every attack on the calibration samples (one engine run for all their calibration requests); returns
+    ``{"fitted": {column: words}, "details": {column: numbers}}`` for the report.
+
+    With ``skipped`` (a dict), an attack whose prerequisite the calibration set lacks (``calibration_problem``,
+    or ``MissingPrerequisite`` raised by ``fit``) is left out, its column and reason recorded there; without
+    it, that is an error."""
+    observe_models(engine, list(attacks.values()))
+    usable = dict(attacks)
+    if skipped is not None:
+        for column, attack in attacks.items():
+            problem = attack.calibration_problem(calibration)
+            if problem:
+                skipped[column] = problem
+                del usable[column]
+    signals = engine.run([r for attack in usable.values() for r in attack.calibration_requests(calibration)])
+    for column, attack in list(usable.items()):
+        try:
+            attack.fit(calibration, signals)
+        except MissingPrerequisite as exc:
+            if skipped is None:
+                raise
+            skipped[column] = str(exc)
+            del usable[column]
+    return {
+        "fitted": {c: a.fitted_on() for c, a in usable.items() if a.fitted_on()},
+        "details": {c: a.fitted_details() for c, a in usable.items() if a.fitted_details()},
     }
 
 
@@ -90,8 +136,11 @@ def run_attacks(engine: Any, plan: Any, data: Any, spec: Any, *, timings: Any = 
     samples = data.evaluation.samples
     calibration = None
     if data.calibration is not None:
+        skipped: dict[str, str] = {}
         with stage("calibration"):
-            calibration = {**data.calibration_info, **fit_attacks(engine, plan.attacks, data.calibration.samples)}
+            fitted = fit_attacks(engine, plan.attacks, data.calibration.samples, skipped=skipped)
+            calibration = {**data.calibration_info, **fitted}
+        skip_attacks(plan, skipped)
     with stage("signals_and_scoring"):
         columns = score_attacks(engine, plan.attacks, samples)
     labels = np.array([s.label if s.label is not None else -1 for s in samples])
@@ -108,6 +157,7 @@ def run_attacks(engine: Any, plan: Any, data: Any, spec: Any, *, timings: Any = 
         *data.evaluation.warnings,
         *length_warnings(engine, samples),
         *score_warnings(columns, plan.attacks, spec.nan_policy),
+        *attack_notes(plan.attacks),
         *(f"{name}: {note}" for name, notes in engine.notes.items() for note in notes.fallbacks),
     ]
     if out.known:
@@ -118,6 +168,22 @@ def run_attacks(engine: Any, plan: Any, data: Any, spec: Any, *, timings: Any = 
         if warning:
             out.warnings.append(warning)
     return out
+
+
+def skip_attacks(plan: Any, skipped: Mapping[str, str]) -> None:
+    """Move the attacks the run's data cannot serve from the plan's attacks to its skipped ones (with the reason);
+    an error when none is left."""
+    for column, reason in skipped.items():
+        plan.attacks.pop(column, None)
+        plan.skipped[column] = reason
+    if not plan.attacks:
+        raise MiakitError("No attack can run: " + "; ".join(f"{k}: {v}" for k, v in plan.skipped.items()))
+
+
+def attack_notes(attacks: Mapping[str, Attack]) -> list[str]:
+    """What each attack says about how it adapted to the run (prefix shots that fit, a per-byte comparison, a
+    probe below chance), prefixed with its column."""
+    return [f"{column}: {note}" for column, attack in attacks.items() for note in attack.notes()]
 
 
 def known_nonmember_scores(engine: Any, attacks: Mapping[str, Attack], calibration: Sequence[Sample]) -> dict[str, Any]:
@@ -165,7 +231,8 @@ def score_warnings(columns: Mapping[str, np.ndarray], attacks: Mapping[str, Atta
     for column, attack in attacks.items():
         values = columns[column]
         n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
-        hint = attack.score_hint(values) if n_nan or n_inf else None
+        peers = [a for a in attacks.values() if type(a) is type(attack) and a is not attack]
+        hint = attack.score_hint(values, peers) if n_nan or n_inf else None
         extra = f" {hint}" if hint else ""
         if n_nan:
             out.append(f"{column}: {n_nan} of {len(values)} scores are NaN (policy '{nan_policy}').{extra}")

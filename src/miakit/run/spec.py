@@ -26,6 +26,7 @@ PATH_FIELDS = (
     "scenario",
     "canaries",
     "calibration",
+    "calibration_nonmembers",
     "benchmark_path",
     "suspect",
     "validation",
@@ -58,10 +59,15 @@ class DataFields(SpecBase):
     """Where the labelled samples come from."""
 
     data: str | None = Field(
-        None, description="Labelled samples: JSONL, CSV, Parquet or HF datasets dir.", **_cli("-d")
+        None, description="Labelled samples: JSONL, CSV, Parquet, HF datasets dir (or .txt: unlabelled).", **_cli("-d")
     )
-    members: str | None = Field(None, description="File of member texts (with --nonmembers).")
-    nonmembers: str | None = Field(None, description="File of non-member texts (with --members).")
+    members: str | None = Field(None, description="File of member texts (with --nonmembers); .txt: one per line.")
+    nonmembers: str | None = Field(None, description="File of non-member texts (with --members); .txt: one per line.")
+    text_column: str = Field("text", min_length=1, description="Column (field) holding the text.")
+    label_column: str = Field("label", min_length=1, description="Column (field) holding the label.")
+    label_map: dict[str, int] | None = Field(
+        None, description="Your label values as member (1) / non-member (0), e.g. yes=1,no=0."
+    )
     benchmark: str | None = Field(
         None, description="Published benchmark as data: wikimia:32, mimir:DOMAIN[:SPLIT], bookmia, blind-mia:NAME, ..."
     )
@@ -71,7 +77,19 @@ class DataFields(SpecBase):
     max_samples: int | None = Field(None, ge=2, description="Stratified random subset of this size.")
     seed: int = Field(0, description="Seed for subsets, folds, bootstrap and baselines.")
 
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _parse_label_map(cls, value: Any) -> Any:
+        return parse_label_map(value)
+
+    def data_mapping(self) -> dict[str, Any]:
+        """The column and label mapping, as keywords of ``miakit.data.load_dataset``."""
+        return {"text_column": self.text_column, "label_column": self.label_column, "label_map": self.label_map}
+
     def check_data_source(self, *, required: bool = True) -> None:
+        mapped = self.text_column != "text" or self.label_column != "label" or self.label_map
+        if self.benchmark and mapped:
+            raise ValueError("'text_column', 'label_column' and 'label_map' apply to your files, not a benchmark")
         if self.benchmark and (self.data or self.members or self.nonmembers):
             raise ValueError("give either 'benchmark' or your own data, not both")
         if self.data and (self.members or self.nonmembers):
@@ -106,7 +124,17 @@ class ModelFields(SpecBase):
     prepend_bos: bool = Field(False, description="Prepend BOS so every token is scored.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     trust_remote_code: bool = Field(False, description="Run model code from the hub.")
-    max_length: int | None = Field(None, ge=2, description="Window length; default the model's context.")
+    allow_pickle: bool = Field(
+        False,
+        description="Load pickle weights (pytorch_model.bin) if a model has no safetensors; pickle can run code: "
+        "only for models you trust.",
+    )
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        description="Maximum tokens per window (default the model's context); longer texts are scored in "
+        "rolling windows, never truncated.",
+    )
     stride: int | None = Field(None, ge=1, description="Rolling-window stride; default half the window.")
     reference_corpus: str | None = Field(None, description="Corpus for DC-PDD token frequencies.")
     cache: bool = Field(True, description="Read and write the signal store (--no-cache: neither).")
@@ -129,6 +157,11 @@ class RunSpec(EvaluationFields, ModelFields, DataFields):
     )
     calibration: str | None = Field(
         None, description="Labelled samples attacks may fit on (ReCaLL prefixes, probes); never scored."
+    )
+    calibration_nonmembers: str | None = Field(
+        None,
+        description="Texts known NOT to be members (.txt, one per line, or a file with a text column) "
+        "for attacks that fit on non-members (ReCaLL); never scored.",
     )
     calibration_fraction: float | None = Field(
         None, gt=0, lt=1, description="Hold out this stratified fraction of the data as calibration set."
@@ -184,6 +217,36 @@ class DatasetInferenceSpec(ModelFields):
     out: str | None = Field(None, description="Run directory (default runs/<timestamp>-dataset).", **_cli("-o"))
 
 
+def parse_label_map(value: Any) -> Any:
+    """``yes=1,no=0`` (flag) or a mapping (YAML, Python) as {value: 0 or 1}; other input is left to pydantic."""
+    if isinstance(value, str):
+        pairs = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            key, sep, label = part.rpartition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"label_map takes VALUE=1 or VALUE=0 pairs such as yes=1,no=0; got {value!r}")
+            pairs[key.strip()] = label.strip()
+        value = pairs
+    if isinstance(value, dict):
+        out = {}
+        for key, label in value.items():
+            if isinstance(key, bool):
+                raise ValueError(
+                    f"label_map has the key {key!r}, which YAML reads from an unquoted yes/no/on/off/true/false; "
+                    "quote the keys, e.g. {'yes': 1, 'no': 0}, or write label_map: yes=1,no=0"
+                )
+            text = str(label).strip().lower()
+            if text not in ("1", "0", "1.0", "0.0", "true", "false"):
+                raise ValueError(f"label_map maps values to 1 (member) or 0 (non-member); {key!r} maps to {label!r}")
+            out[str(key).strip()] = 1 if text in ("1", "1.0", "true") else 0
+        if not out:
+            raise ValueError("label_map is empty; give pairs such as yes=1,no=0")
+        return out
+    return value
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     parts = []
     for err in exc.errors():
@@ -215,19 +278,55 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     for key in PATH_FIELDS:
         value = values.get(key)
-        if isinstance(value, str) and not Path(value).is_absolute():
-            candidate = path.parent / value
-            if candidate.exists() or key == "out":
-                values[key] = str(candidate)
-    model = values.get("model")
-    if isinstance(model, str) and not Path(model).is_absolute() and (path.parent / model).is_dir():
-        values["model"] = str(path.parent / model)
+        if isinstance(value, str) and value:
+            values[key] = _config_path(path, key, value, must_exist=key != "out")
+    for key in ("model", "reference"):
+        value = values.get(key)
+        if isinstance(value, str) and value:
+            values[key] = _config_model(path, key, value)
+        elif isinstance(value, list):
+            values[key] = [_config_model(path, key, v) if isinstance(v, str) and v else v for v in value]
     return values
 
 
+def _config_path(config: Path, key: str, value: str, *, must_exist: bool) -> str:
+    """A path written in a configuration file: absolute as written, relative from the file's folder (never from
+    the current directory); one that must exist and does not is an error naming both."""
+    written = Path(value).expanduser()
+    if written.is_absolute():
+        return str(written)
+    candidate = config.parent / written
+    if must_exist and not candidate.exists():
+        raise MiakitError(
+            f"Configuration file '{config}': {key} '{value}' does not exist (looked for {candidate.absolute()}). "
+            "Relative paths in a configuration file are read from the file's folder, not from the current "
+            "directory; fix the path or write it absolute."
+        )
+    return str(candidate)
+
+
+def _config_model(config: Path, key: str, value: str) -> str:
+    """A model named in a configuration file: a folder beside the file, else a hub id. A relative path that
+    exists only in the current directory, or is written as a path (./, ../), is an error, not a silent pick."""
+    written = Path(value).expanduser()
+    if written.is_absolute():
+        return str(written)
+    candidate = config.parent / written
+    if candidate.exists():
+        return str(candidate)
+    if value.startswith((".", "~")) or written.exists():
+        raise MiakitError(
+            f"Configuration file '{config}': {key} '{value}' is not in the file's folder (looked for "
+            f"{candidate.absolute()}). Relative paths in a configuration file are read from its folder, not from "
+            "the current directory; fix the path or write it absolute."
+        )
+    return value  # a hub id
+
+
 def apply_scenario(values: dict[str, Any]) -> dict[str, Any] | None:
-    """Fill model, data, reference and canaries from ``values["scenario"]`` where not given; returns the
-    scenario record (None without a scenario). Explicit options always win."""
+    """Fill model, data, reference, canaries and (with the scenario's data) its calibration set from
+    ``values["scenario"]`` where not given; returns the scenario record (None without a scenario). Explicit
+    options always win."""
     if not values.get("scenario"):
         return None
     from miakit.scenarios.layout import load_scenario
@@ -241,6 +340,13 @@ def apply_scenario(values: dict[str, Any]) -> dict[str, Any] | None:
         values["reference"] = [info["reference"]]
     if not values.get("canaries") and info.get("canaries"):
         values["canaries"] = info["canaries"]
+    calibration_given = (
+        values.get("calibration")
+        or values.get("calibration_nonmembers")
+        or values.get("calibration_fraction") is not None
+    )
+    if info.get("calibration") and values.get("data") == info["dataset"] and not calibration_given:
+        values["calibration"] = info["calibration"]  # the scenario's own split: trained members, held-out others
     values["scenario"] = info["directory"]
     return info
 

@@ -25,6 +25,7 @@ def make_target(source: Any, spec: Any) -> Any:
         device=spec.device,
         trust_remote_code=spec.trust_remote_code,
         max_length=spec.max_length,
+        allow_pickle=getattr(spec, "allow_pickle", False),
     )
 
 
@@ -62,5 +63,6 @@ def open_engine(spec: Any, target: Any, references: Sequence[str], store: Any) -
         stride=spec.stride,
         default_corpus=spec.reference_corpus or bundled_corpus(),
         progress=spec.progress,
+        allow_pickle=getattr(spec, "allow_pickle", False),
     )
     return engine, refs

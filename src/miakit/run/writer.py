@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -45,6 +48,70 @@ class AuditResult:
 def run_directory(out: str | None, suffix: str = "") -> Path:
     """``out``, else ``runs/<local time><suffix>``."""
     return Path(out) if out else Path("runs") / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S") + suffix)
+
+
+# Every file a run writes into its folder; a rerun into the folder of a previous run removes these (and only
+# these), so no file of the earlier run (a documents.csv the new run does not write) is taken for the new one's.
+RUN_FILES = (
+    "results.json",
+    "scores.csv",
+    "scores.parquet",
+    "manifest.json",
+    "roc.png",
+    "report.html",
+    "documents.csv",
+    "pvalues.png",
+)
+
+
+def is_previous_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run miakit wrote: a manifest.json object with miakit's version and kind."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "miakit_version" in manifest and "kind" in manifest
+
+
+def check_out(out: str | None, suffix: str = "") -> Path:
+    """The run folder, checked before any work: not a file, writable, and empty or a previous miakit run
+    (whose files are replaced at the end); anything else is a MiakitError and nothing is written."""
+    from miakit.errors import MiakitError
+
+    run_dir = run_directory(out, suffix)
+    named = f"The run folder '{run_dir}' (--out)"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MiakitError(f"{named} is a file, not a folder; give a new or empty folder for the run's files.")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MiakitError(f"{named} cannot be created: '{existing}' is a file, not a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".miakit-write-check-", dir=existing)
+    except OSError as exc:
+        raise MiakitError(
+            f"{named} is not writable: cannot create files in '{existing}' ({exc.strerror or exc}). Choose a "
+            "folder you can write to."
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not is_previous_run(run_dir):
+        raise MiakitError(
+            f"{named} is not empty and holds no miakit run (no manifest.json written by miakit). Choose a new or "
+            "empty folder, so that no file of yours is overwritten."
+        )
+    return run_dir
+
+
+def clear_previous_run(run_dir: Path) -> None:
+    """Remove the files of the miakit run in ``run_dir`` (only those miakit writes), before writing a new run."""
+    if not run_dir.is_dir() or not is_previous_run(run_dir):
+        return
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+        for tmp in run_dir.glob(f".{name}.*.tmp"):  # left by an interrupted atomic write
+            tmp.unlink(missing_ok=True)
 
 
 def _git_commit() -> dict[str, Any] | None:
@@ -137,9 +204,10 @@ def finish_run(
     run_dir = None
     if write:
         run_dir = run_directory(out, suffix)
+        clear_previous_run(run_dir)
         write_run_files(run_dir, results, scores, manifest)
         for name, table in (tables or {}).items():
-            table.to_csv(run_dir / f"{name}.csv", index=False)
+            spreadsheet_safe(table).to_csv(run_dir / f"{name}.csv", index=False)
         render_run(run_dir, store=store)
     if console is not None:
         print_results(results, console)
@@ -151,6 +219,17 @@ def finish_run(
         run_dir=run_dir,
         warnings=results["warnings"],
     )
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas (document names are the user's groups)."""
+    from miakit.data.spreadsheet import quote_cell
+
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column].dtype):
+            table[column] = table[column].map(lambda v: quote_cell(v) if isinstance(v, str) else v)
+    return table
 
 
 def scores_frame(ids: list[str], labels: list[int | None], columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -168,7 +247,19 @@ def scenario_summary(info: dict[str, Any] | None) -> dict[str, Any] | None:
     """The scenario's record in the manifest: where it is and how its target was built."""
     if info is None:
         return None
-    keys = ("directory", "kind", "reference", "corpus", "seed", "n_members", "n_nonmembers", "canary_repeats")
+    keys = (
+        "name",
+        "directory",
+        "kind",
+        "reference",
+        "corpus",
+        "seed",
+        "n_members",
+        "n_nonmembers",
+        "canary_repeats",
+        "n_calibration_members",
+        "n_calibration_nonmembers",
+    )
     summary = {k: info.get(k) for k in keys if k in info}
     training = info.get("training") or {}
     summary["training"] = {

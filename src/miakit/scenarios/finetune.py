@@ -167,25 +167,38 @@ def build_finetune_scenario(
     canary_repeats: Sequence[int] = (),
     n_candidates: int = 128,
     merge: bool = False,
+    n_calibration: int = 0,
+    name: str | None = None,
     num_threads: int | None = None,
     progress: bool = False,
 ) -> Path:
     """Draw members and non-members from ``corpus`` (default: the bundled one), fine-tune ``base`` on the
     members (plus one canary per entry of ``canary_repeats``, inserted that many times) and write the scenario
-    directory ``out`` (see ``miakit.scenarios.layout``). Returns ``out``."""
+    directory ``out`` (see ``miakit.scenarios.layout``). Returns ``out``.
+
+    With ``n_calibration``, that many further members (fine-tuned on like the others) and as many further
+    held-out non-members form ``calibration.jsonl``, never in ``dataset.jsonl``. ``name`` is the scenario's
+    name in reports (default: what it is, in words)."""
     from miakit.scenarios.canaries import make_canaries, training_texts, write_canaries
-    from miakit.scenarios.layout import provenance, scenario_split, write_scenario
+    from miakit.scenarios.layout import provenance, scenario_split, split_off_calibration, write_scenario
 
     out = Path(out).expanduser()
     started = time.perf_counter()
     base_path = resolve_base(base, progress=progress)
-    members, nonmembers = scenario_split(
-        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words
+    members, nonmembers, *rest = scenario_split(
+        corpus,
+        n_members,
+        n_nonmembers,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+        n_extra=2 * n_calibration,
     )
+    calibration_members, calibration_nonmembers, _ = split_off_calibration(rest[0] if rest else [], n_calibration)
     canaries = make_canaries(canary_repeats, n_candidates=n_candidates, seed=seed) if canary_repeats else []
     record = finetune_causal_lm(
         base_path,
-        members + training_texts(canaries),
+        members + calibration_members + training_texts(canaries),
         out / "model",
         method=method,
         epochs=epochs,
@@ -198,6 +211,7 @@ def build_finetune_scenario(
         progress=progress,
     )
     info: dict[str, Any] = {
+        "name": name or f"{Path(base_path).name} fine-tuned ({method}, {_epochs(epochs)}) on {len(members)} passages",
         "kind": "finetune",
         "reference": base_path,
         "training": record,
@@ -207,5 +221,9 @@ def build_finetune_scenario(
         write_canaries(out / "canaries.jsonl", canaries)
         info["canaries"] = "canaries.jsonl"
         info["canary_repeats"] = [c.repeats for c in canaries]
-    write_scenario(out, members, nonmembers, info)
+    write_scenario(out, members, nonmembers, info, calibration=(calibration_members, calibration_nonmembers))
     return out
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"

@@ -7,7 +7,10 @@ A scenario directory is a target whose training data is known exactly::
     members.jsonl      the members alone
     nonmembers.jsonl   the non-members alone
     canaries.jsonl     inserted secrets and their candidates (only when canaries were inserted)
-    scenario.json      how it was built; ``reference`` names the base model of a fine-tune
+    calibration.jsonl  a calibration set (only when asked for): further trained members and held-out
+                       non-members, disjoint from dataset.jsonl, for the attacks that fit (ReCaLL, a probe)
+    scenario.json      how it was built; ``name`` says what it is, ``reference`` names the base model of a
+                       fine-tune
 
 ``miakit audit --scenario DIR`` reads all of it.
 """
@@ -23,16 +26,19 @@ from typing import Any
 from miakit.errors import DataError, MiakitError
 
 __all__ = [
+    "CALIBRATION_FILE",
     "SCENARIO_FILE",
     "draw_split",
     "load_scenario",
     "provenance",
     "scenario_split",
     "scenario_texts",
+    "split_off_calibration",
     "write_scenario",
 ]
 
 SCENARIO_FILE = "scenario.json"
+CALIBRATION_FILE = "calibration.jsonl"
 
 
 def scenario_texts(corpus: str | Path | None) -> list[str]:
@@ -102,6 +108,16 @@ def scenario_split(
     )
 
 
+def split_off_calibration(extra: Sequence[str], n_calibration: int) -> tuple[list[str], list[str], list[str]]:
+    """The last ``2 * n_calibration`` texts of a scenario's extra draw as (calibration members, calibration
+    non-members), and what is left before them (e.g. a reference model's training texts)."""
+    if n_calibration < 0:
+        raise MiakitError(f"The calibration split needs a count of at least 0; got {n_calibration}.")
+    cut = len(extra) - 2 * n_calibration
+    rest, calibration = list(extra[:cut]), list(extra[cut:])
+    return calibration[:n_calibration], calibration[n_calibration:], rest
+
+
 def provenance(
     corpus: str | Path | None, seed: int, min_words: int | None, max_words: int | None, started: float
 ) -> dict[str, Any]:
@@ -126,8 +142,19 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def write_scenario(out: Path, members: Sequence[str], nonmembers: Sequence[str], info: dict[str, Any]) -> Path:
-    """Write the data files and ``scenario.json`` (paths in it are relative to ``out``); returns its path."""
+def write_scenario(
+    out: Path,
+    members: Sequence[str],
+    nonmembers: Sequence[str],
+    info: dict[str, Any],
+    *,
+    calibration: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> Path:
+    """Write the data files and ``scenario.json`` (paths in it are relative to ``out``); returns its path.
+
+    ``calibration``: (trained members, held-out non-members) kept out of ``dataset.jsonl``, written as
+    ``calibration.jsonl`` (ids ``calibration-member-i`` / ``calibration-nonmember-i``) and recorded as
+    ``calibration`` with its counts."""
     out.mkdir(parents=True, exist_ok=True)
     member_rows = [{"id": f"member-{i}", "text": t, "label": 1} for i, t in enumerate(members)]
     nonmember_rows = [{"id": f"nonmember-{i}", "text": t, "label": 0} for i, t in enumerate(nonmembers)]
@@ -143,6 +170,16 @@ def write_scenario(out: Path, members: Sequence[str], nonmembers: Sequence[str],
         "n_nonmembers": len(nonmembers),
         **info,
     }
+    if calibration is not None and (calibration[0] or calibration[1]):
+        cal_members, cal_nonmembers = calibration
+        rows = [{"id": f"calibration-member-{i}", "text": t, "label": 1} for i, t in enumerate(cal_members)]
+        rows += [{"id": f"calibration-nonmember-{i}", "text": t, "label": 0} for i, t in enumerate(cal_nonmembers)]
+        _write_jsonl(out / CALIBRATION_FILE, rows)
+        record.update(
+            calibration=CALIBRATION_FILE,
+            n_calibration_members=len(cal_members),
+            n_calibration_nonmembers=len(cal_nonmembers),
+        )
     path = out / SCENARIO_FILE
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -151,8 +188,8 @@ def write_scenario(out: Path, members: Sequence[str], nonmembers: Sequence[str],
 
 
 def load_scenario(directory: str | Path) -> dict[str, Any]:
-    """``scenario.json`` of a scenario directory with ``model``, ``dataset``, ``canaries`` as absolute paths
-    and ``reference`` as a path (when it is a directory) or hub id, or None."""
+    """``scenario.json`` of a scenario directory with ``model``, ``dataset``, ``canaries``, ``calibration`` as
+    absolute paths and ``reference`` as a path (when it is a directory) or hub id, or None."""
     root = Path(directory).expanduser()
     path = root / SCENARIO_FILE
     if not path.is_file():
@@ -164,7 +201,7 @@ def load_scenario(directory: str | Path) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise MiakitError(f"Unreadable {path}: {exc}") from exc
-    for key in ("model", "dataset", "members", "nonmembers", "canaries"):
+    for key in ("model", "dataset", "members", "nonmembers", "canaries", "calibration"):
         if info.get(key):
             info[key] = str((root / info[key]).resolve())
     ref = info.get("reference")

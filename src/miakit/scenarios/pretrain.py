@@ -225,6 +225,8 @@ def build_pretrain_scenario(
     max_words: int | None = None,
     n_reference: int = 0,
     reference_epochs: int | None = None,
+    n_calibration: int = 0,
+    name: str | None = None,
     num_threads: int | None = None,
     progress: bool = False,
 ) -> Path:
@@ -235,22 +237,34 @@ def build_pretrain_scenario(
     The tokenizer is trained on the members only, so nothing about the non-members reaches the model. With
     ``n_reference``, a reference model of the same size (and the target's tokenizer) is trained for
     ``reference_epochs`` (default ``epochs``) on that many further passages, disjoint from members and
-    non-members, and saved as ``reference/``: the reference attack's model, recorded as ``reference``.
+    non-members, and saved as ``reference/``: the reference attack's model, recorded as ``reference``. With
+    ``n_calibration``, that many further members (trained on like the others) and as many further held-out
+    non-members form ``calibration.jsonl``, never in ``dataset.jsonl``. ``name`` is the scenario's name in
+    reports (default: what it is, in words).
     """
     from miakit.errors import MiakitError
-    from miakit.scenarios.layout import provenance, scenario_split, write_scenario
+    from miakit.scenarios.layout import provenance, scenario_split, split_off_calibration, write_scenario
 
     if duplicates < 1:
         raise MiakitError("--duplicates must be at least 1 (each member appears that many times).")
     out = Path(out).expanduser()
     started = time.perf_counter()
     members, nonmembers, *rest = scenario_split(
-        corpus, n_members, n_nonmembers, seed=seed, min_words=min_words, max_words=max_words, n_extra=n_reference
+        corpus,
+        n_members,
+        n_nonmembers,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+        n_extra=n_reference + 2 * n_calibration,
+    )
+    calibration_members, calibration_nonmembers, reference_texts = split_off_calibration(
+        rest[0] if rest else [], n_calibration
     )
     common = {"size": size, "max_length": max_length, "batch_size": batch_size, "lr": lr}
     try:
         train_tiny_gpt(
-            [t for t in members for _ in range(duplicates)],
+            [t for t in members + calibration_members for _ in range(duplicates)],
             out / "model",
             epochs=epochs,
             seed=seed,
@@ -261,7 +275,7 @@ def build_pretrain_scenario(
         )
         if n_reference:
             train_tiny_gpt(
-                rest[0],
+                reference_texts,
                 out / "reference",
                 epochs=reference_epochs or epochs,
                 seed=seed + 1,
@@ -274,6 +288,7 @@ def build_pretrain_scenario(
         raise MiakitError(f"Cannot train the pretrain scenario: {exc}") from exc
     training = json.loads((out / "model" / INFO_FILE).read_text(encoding="utf-8"))
     info = {
+        "name": name or f"{size} GPT-2 trained from scratch on {len(members)} passages",
         "kind": "pretrain",
         "reference": "reference" if n_reference else None,
         "duplicates": duplicates,
@@ -282,5 +297,5 @@ def build_pretrain_scenario(
     }
     if n_reference:
         info["reference_training"] = json.loads((out / "reference" / INFO_FILE).read_text(encoding="utf-8"))
-    write_scenario(out, members, nonmembers, info)
+    write_scenario(out, members, nonmembers, info, calibration=(calibration_members, calibration_nonmembers))
     return out

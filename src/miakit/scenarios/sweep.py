@@ -105,7 +105,9 @@ def run_sweep(
         directory = out / f"{key}={value}"
         if not (directory / SCENARIO_FILE).is_file():  # an interrupted sweep resumes where it stopped
             if console is not None:
-                console.print(f"[bold]sweep[/bold] {key}={value}: building the scenario in {directory}")
+                from rich.text import Text
+
+                console.print(Text.assemble(("sweep", "bold"), f" {key}={value}: building the scenario in {directory}"))
             build_finetune_scenario(directory, **{**options, keyword: value})
         result = audit(scenario=str(directory), attacks=attacks, out=str(directory / "audit"), progress=progress)
         points.append(
@@ -144,6 +146,7 @@ def run_sweep(
     record["report"] = str(out / "sweep.html")
     if console is not None:
         from rich.table import Table
+        from rich.text import Text
 
         shown = Table(title=f"AUROC by {key} (TPR at 1% FPR in brackets)", title_justify="left")
         shown.add_column("attack")
@@ -151,7 +154,7 @@ def run_sweep(
             shown.add_column(f"{key}={value}", justify="right")
         for attack in wide.index:
             cells = [f"{_fmt(wide.loc[attack, v])} ({_fmt(wide_tpr.loc[attack, v])})" for v in values]
-            shown.add_row(attack, *cells)
+            shown.add_row(Text(str(attack)), *cells)
         console.print(shown)
     return record
 

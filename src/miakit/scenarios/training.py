@@ -74,10 +74,11 @@ def _collate(batch: list[list[int]], pad: int) -> tuple[Any, Any]:
 def _progress_bar(enabled: bool, description: str) -> Any:
     if not enabled:
         return None
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn(f"[bold]{description}[/bold]"),
+        TextColumn(escape(description), style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("epoch {task.fields[epoch]}"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,7 +35,7 @@ from miakit.signals.requests import (
     TokenLengthRequest,
     TokenStatsRequest,
 )
-from miakit.signals.store import Store
+from miakit.signals.store import Store, decode_or_miss
 from miakit.signals.token_stats import (
     TokenStats,
     array_from_bytes,
@@ -181,6 +182,7 @@ class Engine:
         default_corpus: str | Path | None = None,
         progress: bool = True,
         mlms: Mapping[str, Any] | None = None,
+        allow_pickle: bool = False,
     ) -> None:
         if batch_size < 1:
             raise MiakitError(f"--batch-size must be at least 1 (got {batch_size}).")
@@ -192,6 +194,7 @@ class Engine:
         self.default_corpus = Path(default_corpus) if default_corpus else None
         self.progress = progress
         self.mlms: dict[str, Any] = dict(mlms or {})  # masked LMs proposing neighbours, by name (lazily built)
+        self.allow_pickle = allow_pickle  # masked LMs too load pickle weights only when the user allows it
         self.counts = Counts()
         self.kind_counts: dict[str, KindCounts] = defaultdict(KindCounts)  # by request kind
         self.notes: dict[str, ModelNotes] = defaultdict(ModelNotes)
@@ -243,7 +246,11 @@ class Engine:
                 misses.append(r)
                 continue
             codec = CODECS[r.kind]
-            results[r] = value = codec.decode(blob)
+            value = decode_or_miss(self.store, keys[r], blob, codec.decode)
+            if value is None:  # an unreadable stored value: recomputed, and the row replaced
+                misses.append(r)
+                continue
+            results[r] = value
             self.counts.forward_passes_cached += codec.passes
             self.counts.tokens_cached += codec.tokens(value)
             self.kind_counts[r.kind].cached += 1
@@ -401,7 +408,7 @@ class Engine:
                 continue
             todo.sort(key=lambda r: -len(encoded[r][0]))
             step = self.batch_size if kind is HiddenStatesRequest else 1
-            with _progress(self.progress, f"{_short(target.name)}: {label[kind]}", len(todo)) as advance:
+            with _progress(self.progress, f"{_short(target.name)}: {label[kind]}", len(todo), "texts") as advance:
                 for start in range(0, len(todo), step):
                     batch = todo[start : start + step]
                     if kind is HiddenStatesRequest:
@@ -427,7 +434,7 @@ class Engine:
         if name not in self.mlms:
             from miakit.targets.hf_mlm import HFMaskedLM
 
-            self.mlms[name] = HFMaskedLM.from_pretrained(name)
+            self.mlms[name] = HFMaskedLM.from_pretrained(name, allow_pickle=self.allow_pickle)
         return self.mlms[name]
 
     def _neighbours(self, requests: list[NeighboursRequest]) -> dict[Any, list[str]]:
@@ -448,7 +455,7 @@ class Engine:
         settings: dict[tuple[int, int, float, int], list[NeighboursRequest]] = defaultdict(list)
         for r in misses:
             settings[(r.n, r.top_k, r.dropout, r.seed)].append(r)
-        with _progress(self.progress, f"{_short(mlm.name)}: neighbours", len(misses)) as advance:
+        with _progress(self.progress, f"{_short(mlm.name)}: neighbours", len(misses), "texts") as advance:
             for (n, top_k, dropout, seed), todo in settings.items():
                 for start in range(0, len(todo), 16):
                     batch = todo[start : start + 16]
@@ -492,7 +499,7 @@ class Engine:
         for r in misses:
             path = self._corpus(r)
             texts = read_corpus_texts(path)
-            with _progress(self.progress, f"token frequencies of {path.name}", 1) as advance:
+            with _progress(self.progress, f"token frequencies of {path.name}", 1, "corpus") as advance:
                 counts = target.count_tokens(texts)
                 advance(1)
             yield {r: counts}
@@ -502,16 +509,61 @@ def _short(name: str) -> str:
     return name if len(name) <= 40 else "…" + name[-39:]
 
 
-class _progress:
-    """A rich progress bar (or nothing) yielding an ``advance(n)`` callable."""
+class PlainProgress:
+    """Progress as plain lines on stderr, for output that is not a terminal (CI logs, pipes): one line at
+    every tenth of the work or every ``every_s`` seconds, whichever comes first, and one when done."""
 
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
-        self.enabled, self.description, self.total = enabled, description, total
+    def __init__(self, description: str, total: int, unit: str, *, every_s: float = 30.0) -> None:
+        self.description, self.total, self.unit, self.every_s = description, max(0, total), unit, every_s
+        self.done = 0
+        self.started = self.last_time = time.monotonic()
+        self.last_tenth = 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        tenth = int(10 * self.done / self.total) if self.total else 10
+        if tenth > self.last_tenth or now - self.last_time >= self.every_s:
+            self.last_tenth, self.last_time = max(tenth, self.last_tenth), now
+            self.line()
+
+    def line(self) -> None:
+        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
+        seconds = time.monotonic() - self.started
+        print(
+            f"{self.description}: {self.done}/{self.total} {self.unit}{percent}, {seconds:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def finish(self) -> None:
+        if self.last_tenth < 10 and self.done >= self.total:
+            self.line()
+
+
+def _interactive() -> bool:
+    """Whether rich can draw a live bar here (a terminal or a notebook), judged as rich's own console does."""
+    from rich.console import Console
+
+    console = Console()
+    return console.is_terminal or console.is_jupyter
+
+
+class _progress:
+    """A rich progress bar on a terminal, plain progress lines on stderr elsewhere, or nothing; yields an
+    ``advance(n)`` callable."""
+
+    def __init__(self, enabled: bool, description: str, total: int, unit: str = "tokens") -> None:
+        self.enabled, self.description, self.total, self.unit = enabled, description, total, unit
         self._bar: Any = None
+        self._plain: PlainProgress | None = None
 
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
+        if not _interactive():
+            self._plain = PlainProgress(self.description, self.total, self.unit)
+            return self._plain.advance
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -522,10 +574,10 @@ class _progress:
         )
 
         self._bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("tokens"),
+            TextColumn(self.unit),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             transient=False,
@@ -534,6 +586,8 @@ class _progress:
         task = self._bar.add_task(self.description, total=self.total)
         return lambda n: self._bar.advance(task, n)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+        if self._plain is not None and exc_type is None:
+            self._plain.finish()

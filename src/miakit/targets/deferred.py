@@ -30,7 +30,7 @@ from miakit.targets.fingerprint import (
 )
 
 IDENTITIES = "target-identities.json"
-IDENTITY_VERSION = 1  # bump when what HFCausalLM derives its identity from changes
+IDENTITY_VERSION = 2  # bump when what HFCausalLM derives its identity from changes
 IDENTITY_FIELDS = ("fingerprint", "tokenizer_fingerprint", "max_length", "vocab_size", "dtype", "device")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
@@ -78,14 +78,26 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _side_files(directory: Path) -> list[tuple[str, int, int]]:
-    """(name, size, mtime) of the files beside the weights (tokenizer, configs, remote code)."""
+def _side_files(directory: Path) -> list[tuple[str, int, int, int, int]]:
+    """(name, size, mtime, inode, ctime) of the files beside the weights (tokenizer, configs, remote code):
+    a file replaced with its size and mtime restored still changes its inode or inode change time."""
     out = []
     for p in sorted(directory.iterdir()):
         if p.is_file() and p.suffix not in WEIGHT_SUFFIXES:
             st = p.stat()
-            out.append((p.name, st.st_size, st.st_mtime_ns))
+            out.append((p.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     return out
+
+
+def _weight_folders(source: str, found: Any) -> list[Path]:
+    """The local folders whose weights a model named ``source`` loads (an adapter's and its base's)."""
+    if found.kind != "dir" or found.path is None:
+        return []
+    folders = [found.path]
+    if is_adapter(source):
+        base = Path(adapter_base(found.path))
+        folders += [base] if base.is_dir() else []
+    return folders
 
 
 def identity_key(source: str, settings: dict[str, Any]) -> str:
@@ -121,8 +133,15 @@ class DeferredCausalLM:
         device: str = "auto",
         trust_remote_code: bool = False,
         max_length: int | None = None,
+        allow_pickle: bool = False,
     ) -> None:
+        from miakit.targets.sources import check_weights, resolve_source
+
+        found = resolve_source(source)  # a missing path or a folder with no model: one sentence, nothing loads
+        for directory in _weight_folders(source, found):
+            check_weights(directory, allow_pickle=allow_pickle)
         self.name = source
+        self._allow_pickle = allow_pickle
         self.revision = revision
         device = resolve_device_cheaply(device)
         self._settings = {
@@ -136,7 +155,7 @@ class DeferredCausalLM:
         try:
             self._key = identity_key(source, self._settings)
         except MiakitError:
-            if Path(source).expanduser().is_dir():
+            if found.kind != "hub":
                 raise
             self._load()  # the loader's own error says what is wrong with a name that is no directory
             raise
@@ -164,6 +183,7 @@ class DeferredCausalLM:
                 device=settings["device"],
                 trust_remote_code=settings["trust_remote_code"],
                 max_length=settings["max_length"],
+                allow_pickle=self._allow_pickle,
             )
             known = getattr(self, "_identity", None)
             if known is not None and self._identity_of(real) != known:

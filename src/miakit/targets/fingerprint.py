@@ -54,10 +54,20 @@ def write_json_memo(name: str, key: str, value: Any) -> None:
 FILE_HASHES = "file-hashes.json"
 
 
-def file_sha256_memo(path: Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime) so large weights are hashed once per change."""
+def stat_key(path: Path) -> str:
+    """What identifies a file's content without reading it: path, size, mtime, and what a user cannot restore.
+
+    Size and mtime alone are trusted wrongly when weights are replaced by others of the same size with the
+    mtime set back (``touch -r``, a copy tool that keeps times); the inode and the inode change time (which no
+    user call can set) change with every such replacement or in-place write.
+    """
     st = path.stat()
-    memo_key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def file_sha256_memo(path: Path) -> str:
+    """sha256 of a file, memoised by its ``stat_key`` so large weights are hashed once per change."""
+    memo_key = stat_key(path)
     digest = read_json_memo(FILE_HASHES).get(memo_key)
     if digest is None:
         digest = _file_sha256(path)
@@ -128,8 +138,8 @@ def hub_fingerprint(name: str, revision: str | None) -> str:
         raise MiakitError(
             f"Cannot pin model '{name}' (revision {revision or 'main'}) to a hub commit: its config.json is not in "
             "the local Hugging Face cache (HF_HOME / HF_HUB_CACHE), so stored signals could not be told apart "
-            "from those of another revision. Load it once while online, pass --revision with a full 40-character "
-            "commit hash, or give a local directory holding the model."
+            "from those of another revision (and no local folder of that name exists). Load it once while online, "
+            "pass --revision with a full 40-character commit hash, or give a local directory holding the model."
         )
     return f"hub:{name}@{match.group(1)}"
 
@@ -168,8 +178,13 @@ def model_fingerprint(name_or_path: str, revision: str | None) -> str:
 
 
 def source_fingerprint(name_or_path: str, revision: str | None) -> str:
-    """Identity of a model source: a hash of a local directory's weights and configs, else its hub commit."""
-    local = Path(name_or_path).expanduser()
-    if local.is_dir():
-        return directory_fingerprint(local)
+    """Identity of a model source: a hash of a local directory's weights and configs, of a GGUF file (which
+    holds the weights, config and tokenizer), else its hub commit."""
+    from miakit.targets.sources import resolve_source
+
+    source = resolve_source(name_or_path)
+    if source.kind == "gguf" and source.path is not None:
+        return "sha256:" + file_sha256_memo(source.path)
+    if source.kind == "dir" and source.path is not None:
+        return directory_fingerprint(source.path)
     return hub_fingerprint(name_or_path, revision)

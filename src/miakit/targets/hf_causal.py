@@ -119,50 +119,76 @@ class HFCausalLM:
         device: str = "auto",
         trust_remote_code: bool = False,
         max_length: int | None = None,
+        allow_pickle: bool = False,
     ) -> HFCausalLM:
-        """Local directory or hub id; the tokenizer and config load now, the weights on first use.
+        """Local directory, ``.gguf`` file or hub id; the tokenizer and config load now, the weights on first use.
 
         A directory holding a PEFT adapter (``adapter_config.json``, e.g. a LoRA fine-tune) is loaded onto its
         base model (``base_model_name_or_path``, a directory or hub id) and merged; its fingerprint covers
-        both the adapter files and the base model.
+        both the adapter files and the base model. Weights load from safetensors only unless ``allow_pickle``
+        (pickle can run code when loaded). A GGUF file is de-quantised by transformers; its fingerprint is the
+        file's hash.
         """
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        local = Path(name_or_path).expanduser()
-        source = str(local) if local.is_dir() else name_or_path
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        adapter = local.is_dir() and (local / ADAPTER_CONFIG).is_file()
+        from miakit.targets.sources import check_weights, resolve_source
+
+        found = resolve_source(name_or_path)
+        local = found.path if found.kind == "dir" and found.path is not None else Path(name_or_path).expanduser()
+        source = found.load_from
+        kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        if found.gguf_file is not None:
+            kwargs = {"gguf_file": found.gguf_file, "trust_remote_code": trust_remote_code}
+        adapter = found.kind == "dir" and (local / ADAPTER_CONFIG).is_file()
         base_source = adapter_base(local) if adapter else source
         base_kwargs = {"trust_remote_code": trust_remote_code} if adapter else kwargs
+        for directory in (local, Path(base_source)):
+            if found.kind == "dir" and directory.is_dir():
+                check_weights(directory, allow_pickle=allow_pickle)
         try:
             config = AutoConfig.from_pretrained(base_source, **base_kwargs)
             tokenizer_source = source if not adapter or _has_tokenizer(local) else base_source
             tokenizer = AutoTokenizer.from_pretrained(
                 tokenizer_source, **(kwargs if tokenizer_source == source else base_kwargs)
             )
+        except ImportError as exc:
+            raise MiakitError(f"Could not read '{name_or_path}': {exc}") from exc
         except (OSError, ValueError) as exc:
-            where = "local directory" if local.is_dir() else "local directory or Hugging Face Hub id"
+            where = {"dir": "local directory", "gguf": "GGUF file"}.get(found.kind, "Hugging Face Hub id")
             raise MiakitError(
                 f"Could not load model '{name_or_path}' as a {where}: {exc}. Give a directory holding a "
-                "Hugging Face causal LM (config.json, tokenizer and weights) or a PEFT adapter, or a hub id "
-                "while online."
+                "Hugging Face causal LM (config.json, tokenizer and weights) or a PEFT adapter, a .gguf file, "
+                "or a hub id while online."
             ) from exc
         fingerprint = model_fingerprint(name_or_path, revision)
         device_resolved = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device_resolved)
+        safe = {} if allow_pickle or found.kind == "gguf" else {"use_safetensors": True}
 
         def load() -> Any:
             try:
                 if adapter:
                     from peft import PeftModel
 
-                    base = AutoModelForCausalLM.from_pretrained(base_source, dtype=torch_dtype, **base_kwargs)
+                    base = AutoModelForCausalLM.from_pretrained(base_source, dtype=torch_dtype, **safe, **base_kwargs)
                     return PeftModel.from_pretrained(base, source).merge_and_unload()
-                return AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
-            except (OSError, ValueError) as exc:
-                raise MiakitError(f"Could not load the weights of '{name_or_path}': {exc}") from exc
+                return AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **safe, **kwargs)
             except ImportError as exc:
-                raise MiakitError(f"'{name_or_path}' is a PEFT adapter; install peft to load it ({exc}).") from exc
+                needs = "peft" if adapter else "the package it names"
+                raise MiakitError(f"Could not load '{name_or_path}': install {needs} ({exc}).") from exc
+            except Exception as exc:
+                from miakit.targets.sources import pickle_refused, refused_pickle_error
+
+                if pickle_refused(exc):
+                    raise refused_pickle_error(name_or_path, exc) from exc
+                if isinstance(exc, (OSError, ValueError)):
+                    if safe and "safetensors" in str(exc):
+                        raise MiakitError(
+                            f"'{name_or_path}' has no safetensors weights; pickle weights can run code when "
+                            "loaded; convert them to safetensors or pass --allow-pickle if you trust them."
+                        ) from exc
+                    raise MiakitError(f"Could not load the weights of '{name_or_path}': {exc}") from exc
+                raise
 
         return cls(
             tokenizer,

@@ -22,6 +22,7 @@ from miakit.errors import MiakitError
 from miakit.seeding import text_seed
 from miakit.targets.fingerprint import source_fingerprint, state_dict_fingerprint, tokenizer_fingerprint
 from miakit.targets.hf_causal import resolve_device
+from miakit.targets.sources import check_weights, pickle_refused, refused_pickle_error
 
 # Used when the MLM gives the original token probability 1, so 1 - p(original) is 0 (as the reference does).
 SATURATED_DENOMINATOR = 0.1
@@ -87,8 +88,10 @@ class HFMaskedLM:
         revision: str | None = None,
         device: str = "auto",
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
     ) -> HFMaskedLM:
-        """Local directory or hub id; the tokenizer and config load now, the float32 weights on first use."""
+        """Local directory or hub id; the tokenizer and config load now, the float32 weights on first use
+        (from safetensors only unless ``allow_pickle``: pickle can run code when loaded)."""
         from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
         local = Path(name_or_path).expanduser()
@@ -99,7 +102,10 @@ class HFMaskedLM:
                 "'FacebookAI/roberta-base' while online."
             )
         source = str(local) if local.is_dir() else name_or_path
+        if local.is_dir():
+            check_weights(local, allow_pickle=allow_pickle)
         kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+        safe = {} if allow_pickle else {"use_safetensors": True}
         try:
             config = AutoConfig.from_pretrained(source, **kwargs)
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
@@ -113,8 +119,12 @@ class HFMaskedLM:
 
         def load() -> Any:
             try:
-                return AutoModelForMaskedLM.from_pretrained(source, dtype=torch.float32, **kwargs)
-            except (OSError, ValueError) as exc:
+                return AutoModelForMaskedLM.from_pretrained(source, dtype=torch.float32, **safe, **kwargs)
+            except Exception as exc:
+                if pickle_refused(exc):
+                    raise refused_pickle_error(name_or_path, exc) from exc
+                if not isinstance(exc, (OSError, ValueError)):
+                    raise
                 raise MiakitError(
                     f"Could not load the weights of masked LM '{name_or_path}': {exc}. It must be a model "
                     "with a masked-language-model head (AutoModelForMaskedLM), e.g. BERT or RoBERTa."
