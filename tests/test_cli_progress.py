@@ -14,7 +14,7 @@ import pytest
 
 from lm_helpers import synthetic_texts
 from miakit.cli import main
-from miakit.signals.engine import PlainProgress
+from miakit.progress import PlainProgress
 
 LINE = re.compile(r": token statistics: (\d+)/(\d+) tokens \((\d+)%\), \d+ s$")
 

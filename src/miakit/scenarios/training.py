@@ -72,7 +72,10 @@ def _collate(batch: list[list[int]], pad: int) -> tuple[Any, Any]:
 
 
 def _progress_bar(enabled: bool, description: str) -> Any:
-    if not enabled:
+    """A rich bar on a terminal; None when progress is off or the output is piped (plain lines are used then)."""
+    from miakit.progress import interactive
+
+    if not enabled or not interactive():
         return None
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -132,6 +135,11 @@ def train_rows(
     epoch_losses: list[float] = []
     old_threads = torch.get_num_threads()
     bar = _progress_bar(progress, description)
+    plain = None
+    if progress and bar is None:  # piped output (CI, a log file): a plain line every tenth of the steps or 30 s
+        from miakit.progress import PlainProgress
+
+        plain = PlainProgress(description, total_steps, "steps")
     try:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
@@ -168,9 +176,13 @@ def train_rows(
                     tok_sum += n
                     if bar is not None:
                         bar.update(task, advance=1, epoch=epoch + 1, loss=value)
+                    if plain is not None:
+                        plain.advance(1)
                 epoch_losses.append(loss_sum / max(1, tok_sum))
                 if on_epoch is not None:
                     on_epoch(epoch + 1)
+            if plain is not None:
+                plain.finish()
     finally:
         if bar is not None:
             bar.stop()
