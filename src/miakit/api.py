@@ -73,11 +73,12 @@ def audit(
     from miakit.evaluate.evaluation import EvaluationSettings, evaluate_run
     from miakit.run.baselines import BlindScores
     from miakit.run.data import prepare_data
-    from miakit.run.planner import plan_attacks
+    from miakit.run.planner import check_attack_specs, plan_attacks
     from miakit.run.runner import run_attacks
     from miakit.run.targets import make_target, open_engine, open_store
     from miakit.run.writer import audit_manifest, audit_results
 
+    check_attack_specs(spec.attacks)
     with timings.stage("load_data"):
         run_data = prepare_data(spec, None if isinstance(data, (str, Path)) else data)
     with timings.stage("load_models"):

@@ -76,3 +76,16 @@ def test_the_planner_names_a_default_next_to_a_value():
     renyi = [c for c in plan.attacks if c.startswith("max_renyi")]
     assert renyi == ["max_renyi[alpha=0.5]", "max_renyi[alpha=1]", "max_renyi[alpha=2]", "max_renyi[alpha=inf]"]
     assert "min_k[k=0.2]" in plan.attacks and "min_k[k=0.1]" in plan.attacks and "min_k" not in plan.attacks
+
+
+def test_a_mistyped_attack_is_reported_before_data_or_model_load(tmp_path, capsys):
+    """The spec is read first: a missing model and unreadable data are not what the user hears of."""
+    from miakit.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "-m", str(tmp_path / "no-model"), "-d", str(tmp_path / "no-data.jsonl"), "-a", "loss,mink"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert info.value.code == 2
+    assert "Unknown attack 'mink'; did you mean 'min_k'?" in err
+    assert "no model" not in err and "no-data" not in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written

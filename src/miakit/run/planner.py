@@ -43,6 +43,13 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
     return out
 
 
+def check_attack_specs(specs: Sequence[str]) -> None:
+    """Read every attack spec (names, parameter names, values) before any data or model loads, so that a
+    misspelt attack is the first thing a user hears of; the plan checks the rest once the target is known."""
+    for spec in expand_specs(specs):
+        build_attacks(spec, check=False)
+
+
 def plan_attacks(
     specs: Sequence[str],
     references: Sequence[str],
