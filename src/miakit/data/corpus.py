@@ -9,8 +9,9 @@ from pathlib import Path
 from miakit.errors import DataError
 
 
-def read_corpus_texts(path: str | Path) -> list[str]:
-    """Texts of a corpus file: .txt (one text per non-empty line), .jsonl[.gz] / .csv / .parquet ('text')."""
+def read_corpus_texts(path: str | Path, text_column: str = "text") -> list[str]:
+    """Texts of a corpus file: .txt (one text per non-empty line), .jsonl[.gz] / .csv / .parquet (the field or
+    column ``text_column``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Reference corpus '{path}' does not exist or is not a file.")
@@ -31,18 +32,18 @@ def read_corpus_texts(path: str | Path) -> list[str]:
                         record = json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise DataError(f"{path}, line {lineno}: not valid JSON ({exc.msg}).") from exc
-                    text = record.get("text") if isinstance(record, dict) else None
+                    text = record.get(text_column) if isinstance(record, dict) else None
                     if not isinstance(text, str):
-                        raise DataError(f"{path}, line {lineno}: no string field 'text'.")
+                        raise DataError(f"{path}, line {lineno}: no string field '{text_column}'.")
                     texts.append(text)
             return texts
         if base.endswith((".csv", ".parquet", ".pq")):
             import pandas as pd
 
             frame = pd.read_csv(path) if base.endswith(".csv") else pd.read_parquet(path)
-            if "text" not in frame.columns:
-                raise DataError(f"{path}: no column 'text'.")
-            return [str(t) for t in frame["text"].dropna()]
+            if text_column not in frame.columns:
+                raise DataError(f"{path}: no column '{text_column}' (columns: {', '.join(map(str, frame.columns))}).")
+            return [str(t) for t in frame[text_column].dropna()]
     except UnicodeDecodeError as exc:
         raise DataError(f"Reference corpus '{path}' is not valid UTF-8 ({exc.reason}).") from exc
     raise DataError(f"Reference corpus '{path}': unknown format; use .txt, .jsonl[.gz], .csv or .parquet.")

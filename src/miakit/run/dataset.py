@@ -14,14 +14,14 @@ from miakit.data import Sample
 from miakit.errors import MiakitError
 
 
-def read_texts(suspect: str, validation: str) -> tuple[list[str], list[str]]:
+def read_texts(suspect: str, validation: str, text_column: str = "text") -> tuple[list[str], list[str]]:
     """Distinct suspect texts and the distinct validation texts not among them; too few is an error, raised
     before any model loads."""
     from miakit.data.corpus import read_corpus_texts
 
-    suspect_texts = list(dict.fromkeys(read_corpus_texts(suspect)))
+    suspect_texts = list(dict.fromkeys(read_corpus_texts(suspect, text_column)))
     seen = set(suspect_texts)
-    validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation)) if t not in seen]
+    validation_texts = [t for t in dict.fromkeys(read_corpus_texts(validation, text_column)) if t not in seen]
     if len(suspect_texts) < 8 or len(validation_texts) < 16:
         raise MiakitError(
             f"Dataset inference needs at least 8 suspect texts and 16 validation texts (half of them for the "
@@ -43,7 +43,7 @@ def run_dataset_inference(
 
     started = time.perf_counter()
     run_dir = check_out(spec.out, "-dataset") if write else None
-    suspect_texts, validation_texts = read_texts(spec.suspect, spec.validation)
+    suspect_texts, validation_texts = read_texts(spec.suspect, spec.validation, spec.text_column)
     samples = [Sample(f"s{i}", t, 1) for i, t in enumerate(suspect_texts)]
     samples += [Sample(f"v{i}", t, 0) for i, t in enumerate(validation_texts)]
     target = make_target(built if built is not None else spec.model, spec)

@@ -206,6 +206,7 @@ class DatasetInferenceSpec(ModelFields):
     model: str = Field(..., description="Target: local model dir, adapter dir or hub id.", **_cli("-m"))
     suspect: str = Field(..., description="Texts suspected to be in the training data (.txt/.jsonl/.csv/.parquet).")
     validation: str = Field(..., description="Texts of the same distribution known NOT to be trained on.")
+    text_column: str = Field("text", min_length=1, description="Field or column holding the text (JSONL/CSV/Parquet).")
     attacks: list[str] = Field(
         default_factory=lambda: list(DATASET_FEATURES),
         description="Attack specs whose scores are the features ('reference' is added with --reference).",
