@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
 from miakit.report import read_run
 
 HOSTILE = "<script>alert('pwned')</script>"
@@ -31,14 +31,6 @@ def dataset(tmp_path):
     records = [{"id": f"s{i}", "text": t, "label": i % 2} for i, t in enumerate(texts)]
     records[5]["id"] = HOSTILE
     return write_jsonl(tmp_path / "data.jsonl", records)
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_audit_writes_every_run_file(tiny_model_dir, dataset, tmp_path, cache_dir, capsys):

@@ -10,18 +10,11 @@ import sys
 import pytest
 from rich.console import Console
 
+from cli_helpers import run_cli
 from miakit.cli import main
 from miakit.errors import MiakitError
 from miakit.report.console import print_results
 from miakit.run.spec import BlindSpec, DatasetInferenceSpec, RunSpec
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def one_paragraph(err: str) -> str:

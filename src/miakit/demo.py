@@ -108,13 +108,6 @@ def finetune_demo_name(plan: FinetuneDemoPlan) -> str:
     )
 
 
-def _calibration(scenario: Path) -> str | None:
-    """The scenario's calibration file, when it holds one."""
-    from miakit.scenarios.layout import load_scenario
-
-    return load_scenario(scenario).get("calibration")
-
-
 def build_finetune_demo(plan: FinetuneDemoPlan, *, progress: bool = True) -> Path:
     """Fine-tune (or reuse) the demo's SmolLM2 scenario directory."""
     from miakit.scenarios.finetune import build_finetune_scenario
@@ -171,9 +164,8 @@ def run_demo(
             sep="",
         )
     scenario = build_finetune_demo(plan, progress=progress)
-    result = audit(
+    result = audit(  # the scenario's calibration split comes with it (run.spec.apply_scenario)
         scenario=str(scenario),
-        calibration=_calibration(scenario),
         attacks=["all"],
         out=out or "runs/demo",
         progress=progress,
@@ -251,9 +243,8 @@ def run_quick_demo(out: str | None = None, *, plan: DemoPlan | None = None, prog
             sep="",
         )
     scenario = build_quick_demo(plan, progress=progress)
-    result = audit(
+    result = audit(  # the scenario's calibration split comes with it (run.spec.apply_scenario)
         scenario=str(scenario),
-        calibration=_calibration(scenario),
         attacks=["all"],
         out=out or "runs/demo",
         progress=progress,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import run_cli
 from lm_helpers import make_model, make_tokenizer, synthetic_texts
 from miakit.attacks import ATTACKS
 from miakit.attacks.reference import PER_BYTE_NOTE
-from miakit.cli import main
 from miakit.data import Sample
 from miakit.report import read_run
 from miakit.run.runner import collect_signals
@@ -95,14 +95,6 @@ def test_same_tokenizer_keeps_per_token_means(tiny_model, tiny_tokenizer):
     ]
     np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-6)
     assert attack.notes() == []
-
-
-def run_cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def write_data(path):

@@ -11,20 +11,12 @@ import pandas as pd
 import pytest
 from data_helpers import write_csv, write_jsonl, write_parquet
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
 from miakit.data import load_dataset
 from miakit.data.spreadsheet import quote_cell, unquote_cell
 from miakit.errors import DataError
 from miakit.report import read_run
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def labelled(n: int = 8, seed: int = 3) -> list[dict]:

@@ -10,21 +10,13 @@ from pathlib import Path
 import pytest
 from data_helpers import write_csv
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
 from miakit.data import load_dataset
 from miakit.errors import MiakitError
 from miakit.run.spec import RunSpec, load_config_file, make_spec
 
 YES_NO = ["yes", "no", "Yes", "no", "yes", "NO", "yes", "no"]
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def flat(text: str) -> str:

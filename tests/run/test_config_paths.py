@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
 from miakit.errors import MiakitError
 from miakit.run.spec import RunSpec, load_config_file, make_spec
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def write_data(path: Path, n: int, seed: int) -> Path:

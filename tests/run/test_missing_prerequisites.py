@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
 from miakit.attacks import ATTACKS
 from miakit.attacks.base import MissingPrerequisite
-from miakit.cli import main
 from miakit.data import Sample
 from miakit.report import read_run
 from miakit.run.planner import plan_attacks
@@ -21,14 +21,6 @@ PROBE_REASON = (
     "activation_probe needs at least 2 calibration members and 2 non-members; the calibration set has 0 member(s) "
     "and 8 non-member(s)."
 )
-
-
-def run_cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-        return 0
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 def write_jsonl(path, samples):

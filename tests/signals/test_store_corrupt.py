@@ -13,16 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def audit(model: Path, data: Path, out: Path) -> int:

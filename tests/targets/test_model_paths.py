@@ -14,16 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_cli
 from lm_helpers import synthetic_texts
-from miakit.cli import main
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture
@@ -131,7 +123,7 @@ def test_a_malicious_pickle_with_allow_pickle_is_a_clear_error(tiny_model_dir, d
 
 @pytest.fixture(scope="module")
 def gguf_model(tmp_path_factory, tiny_tokenizer) -> Path:
-    pytest.importorskip("gguf")
+    # no skip: the Makefile installs gguf (the smollm2 extra), and GGUF loading is a feature users rely on
     return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-llama.gguf", tiny_tokenizer)
 
 

@@ -12,16 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cli_helpers import run_cli
 from lm_helpers import make_model, synthetic_texts
-from miakit.cli import main
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def audit(model: Path, data: Path, out: Path, *extra: str) -> dict:
