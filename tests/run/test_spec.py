@@ -49,6 +49,15 @@ VALUES = {
     "text_column": "content",
     "label_column": "is_member",
     "label_map": {"yes": 1, "no": 0},
+    "api_base": "http://127.0.0.1:9/v1",
+    "api_model": "served",
+    "api_key_env": "MY_API_KEY",
+    "api_concurrency": 3,
+    "api_timeout": 12.5,
+    "api_retries": 2,
+    "api_top_logprobs": 5,
+    "api_price_prompt": 0.25,
+    "api_price_completion": 1.5,
 }
 # The fields naming files that must exist (a YAML file reads them from its folder).
 FILES = ("canaries", "reference_corpus", "data", "calibration_nonmembers")

@@ -56,7 +56,11 @@ class DCPDD(Attack):
         return [TokenCountsRequest(self.corpus), *(TokenStatsRequest(s.text) for s in samples)]
 
     def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
-        freq = smoothed_frequencies(signals[TokenCountsRequest(self.corpus)])
+        counts = np.asarray(signals[TokenCountsRequest(self.corpus)])
+        top = max((int(signals[TokenStatsRequest(s.text)].token_ids.max(initial=-1)) for s in samples), default=-1)
+        if top >= counts.size:  # a server's tokenizer: its vocabulary ends past the largest id the corpus held
+            counts = np.concatenate([counts, np.zeros(top + 1 - counts.size, dtype=counts.dtype)])
+        freq = smoothed_frequencies(counts)
         out = np.empty(len(samples))
         for i, s in enumerate(samples):
             stats = signals[TokenStatsRequest(s.text)]

@@ -19,7 +19,7 @@ ACCESS_WORDS = (
     (Capability.EMBEDDINGS_IN, "embeddings"),
     (Capability.FULL_LOGITS, "full logits"),
     (Capability.TOPK_LOGPROBS, "log-probs"),
-    (Capability.TEXT, "text"),
+    (Capability.GENERATION, "generated text"),
 )
 TABLE_START, TABLE_END = "<!-- attacks:start -->", "<!-- attacks:end -->"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

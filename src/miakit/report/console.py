@@ -27,6 +27,7 @@ from miakit.report.format import (
     sorted_attack_names,
     unranked_notes,
 )
+from miakit.report.target import target_lines
 
 
 def results_table(results: Mapping[str, Any]) -> Table:
@@ -124,6 +125,8 @@ def print_results(results: Mapping[str, Any], console: Console | None = None) ->
     if verdict:
         console.print(Text(verdict, style="bold red" if "not evidence" in verdict else "bold"))
     console.print(results_table(results))
+    for line in target_lines(results.get("target")):
+        console.print(Text(line, style="dim"))
     for note in unranked_notes(results):
         console.print(Text(note, style="yellow"))
     if results.get("attacks"):

@@ -25,6 +25,7 @@ from miakit.report.format import (
     sorted_attack_names,
 )
 from miakit.report.plots import histograms_png, layer_auroc_png, roc_png, stored_png
+from miakit.report.target import target_lines
 
 _COUNT_KEYS = ("n_members", "n_nonmembers", "nan_members", "nan_nonmembers", "inf_members", "inf_nonmembers")
 
@@ -144,6 +145,7 @@ def build_html(
         "histograms": data_uri(png) if (png := stored_png(store, "histograms", scores, draw_histograms)) else None,
         "settings": _evaluation_settings(manifest),
         "n_samples": len(scores),
+        "target_lines": target_lines(results.get("target")),
     }
     return _environment().get_template("report.html.j2").render(**context)
 

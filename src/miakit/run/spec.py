@@ -139,13 +139,32 @@ class ModelFields(SpecBase):
     reference_corpus: str | None = Field(None, description="Corpus for DC-PDD token frequencies.")
     cache: bool = Field(True, description="Read and write the signal store (--no-cache: neither).")
     progress: bool = Field(True, description="Show progress bars.")
+    api_base: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible server (with --api-model; or --model openai:URL#NAME)."
+    )
+    api_model: str | None = Field(None, description="Model name the server serves (with --api-base).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the API key (the key itself is never written anywhere)."
+    )
+    api_concurrency: int = Field(8, ge=1, description="API requests in flight at once.")
+    api_timeout: float = Field(120.0, gt=0, description="Seconds before an API request is retried.")
+    api_retries: int = Field(6, ge=0, description="Retries of a failed API request (429, 5xx, timeouts, drops).")
+    api_top_logprobs: int | None = Field(
+        None, ge=0, description="Top log-probs per position to ask the server for (default: the most it gives, <= 20)."
+    )
+    api_price_prompt: float | None = Field(None, ge=0, description="Price per 1,000 prompt tokens (the ledger's cost).")
+    api_price_completion: float | None = Field(
+        None, ge=0, description="Price per 1,000 completion tokens (the ledger's cost)."
+    )
 
 
 class RunSpec(EvaluationFields, ModelFields, DataFields):
     """Everything ``miakit audit`` needs (the CLI, a YAML file and ``miakit.audit`` keywords)."""
 
     model: str = Field(
-        "", description="Target: local Hugging Face model dir, PEFT adapter dir or hub id.", **_cli("-m")
+        "",
+        description="Target: local Hugging Face model dir, PEFT adapter dir, hub id, or openai:BASE_URL#MODEL.",
+        **_cli("-m"),
     )
     scenario: str | None = Field(
         None, description="Scenario dir (miakit scenario ...): its model, data, reference and canaries."

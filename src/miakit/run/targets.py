@@ -14,8 +14,17 @@ def make_target(source: Any, spec: Any) -> Any:
     first signal computed, so a fully stored rerun imports no torch."""
     if not isinstance(source, str):
         return source
+    if getattr(spec, "api_base", None) or getattr(spec, "api_model", None):
+        if source:
+            raise MiakitError(
+                f"Both --model ({source}) and --api-base/--api-model are given: name the target once, either as "
+                "--model openai:BASE_URL#MODEL or with --api-base and --api-model."
+            )
+        source = f"openai:{spec.api_base or ''}#{spec.api_model or ''}"
     if not source:
         raise MiakitError("No target model given: pass --model (a local directory or a hub id) or --scenario.")
+    if source.startswith("openai:"):
+        return api_target(source, spec)
     from miakit.targets.deferred import DeferredCausalLM
 
     return DeferredCausalLM(
@@ -27,6 +36,39 @@ def make_target(source: Any, spec: Any) -> Any:
         max_length=spec.max_length,
         allow_pickle=getattr(spec, "allow_pickle", False),
     )
+
+
+def api_target(source: str, spec: Any) -> Any:
+    """A model behind an OpenAI-compatible server, ``openai:BASE_URL#MODEL``."""
+    from miakit.targets.openai_api import OpenAICompatibleTarget, parse_model_spec
+
+    base_url, model = parse_model_spec(source)
+    return OpenAICompatibleTarget(
+        base_url,
+        model,
+        api_key_env=getattr(spec, "api_key_env", None),
+        concurrency=getattr(spec, "api_concurrency", 8),
+        timeout=getattr(spec, "api_timeout", 120.0),
+        max_retries=getattr(spec, "api_retries", 6),
+        top_logprobs=getattr(spec, "api_top_logprobs", None),
+        max_length=spec.max_length,
+        price_prompt=getattr(spec, "api_price_prompt", None),
+        price_completion=getattr(spec, "api_price_completion", None),
+    )
+
+
+def target_warnings(target: Any) -> list[str]:
+    """What the run must say about its target: a changed model behind a served name, what the server could
+    not do, a log-prob alignment that could not be checked."""
+    description = target.describe()
+    warnings = [description["drift"]] if description.get("drift") else []
+    negotiated = description.get("negotiated") or {}
+    warnings += [f"API target: {note}." for note in negotiated.get("notes", [])]
+    if str(negotiated.get("alignment", "")).startswith("unchecked"):
+        warnings.append(
+            f"API target: log-prob alignment {negotiated['alignment']}; likelihood scores are trusted as is."
+        )
+    return warnings
 
 
 def bundled_corpus() -> Any:

@@ -1,7 +1,9 @@
 """Requests, the TokenStats record, the engine and the persistent store."""
 
+from miakit.signals.generation import Generation
 from miakit.signals.requests import (
     ArrayRequest,
+    GenerationRequest,
     GradNormRequest,
     HiddenStatesRequest,
     NeighboursRequest,
@@ -15,6 +17,8 @@ from miakit.signals.token_stats import STATS_VERSION, TokenStats
 __all__ = [
     "STATS_VERSION",
     "ArrayRequest",
+    "Generation",
+    "GenerationRequest",
     "GradNormRequest",
     "HiddenStatesRequest",
     "NeighboursRequest",

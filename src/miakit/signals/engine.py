@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from miakit.data.corpus import read_corpus_texts
 from miakit.errors import MiakitError
 from miakit.progress import PlainProgress, interactive
+from miakit.signals.generation import Generation
 from miakit.signals.requests import (
+    GenerationRequest,
     GradNormRequest,
     HiddenStatesRequest,
     NeighboursRequest,
@@ -131,6 +133,7 @@ CODECS: dict[str, Codec] = {
     NoisyLossRequest.kind: Codec(array_to_bytes, array_from_bytes),
     HiddenStatesRequest.kind: Codec(array_to_bytes, array_from_bytes),
     NeighboursRequest.kind: Codec(_json_to_bytes, _json_from_bytes),
+    GenerationRequest.kind: Codec(Generation.to_bytes, Generation.from_bytes, tokens=lambda g: 0),
 }
 ARRAY_REQUESTS = (GradNormRequest, NoisyLossRequest, HiddenStatesRequest)
 
@@ -201,7 +204,8 @@ class Engine:
 
     # ---- public -------------------------------------------------------------------------------------
     def run(self, requests: Iterable[Request]) -> Signals:
-        """Signals for all requests: stored ones read back, the rest computed model by model."""
+        """Signals for all requests: stored ones read back, the rest computed model by model, each request kind
+        by its handler."""
         unique = list(dict.fromkeys(requests))
         by_model: dict[str | None, list[Request]] = defaultdict(list)
         for request in unique:
@@ -209,17 +213,30 @@ class Engine:
         values: dict[Any, Any] = {}
         for model_name in sorted(by_model, key=lambda m: (m is not None, m or "")):
             target = self._target(model_name)
-            group = by_model[model_name]
+            by_kind: dict[str, list[Request]] = defaultdict(list)
+            for request in by_model[model_name]:
+                by_kind[request.kind].append(request)
             started = time.perf_counter()
-            values.update(self._token_counts(target, [r for r in group if isinstance(r, TokenCountsRequest)]))
-            values.update(self._token_lengths(target, [r for r in group if isinstance(r, TokenLengthRequest)]))
-            values.update(self._token_stats(target, [r for r in group if isinstance(r, TokenStatsRequest)]))
-            values.update(self._arrays(target, [r for r in group if isinstance(r, ARRAY_REQUESTS)]))
-            values.update(self._neighbours([r for r in group if isinstance(r, NeighboursRequest)]))
+            for kind in self.HANDLERS:  # a fixed order: token lengths and counts before forward passes
+                if by_kind.get(kind):
+                    values.update(getattr(self, self.HANDLERS[kind])(target, by_kind.pop(kind)))
+            if by_kind:
+                raise MiakitError(f"No handler for request kind(s) {', '.join(sorted(by_kind))}.")
             self.notes[target.name].seconds += time.perf_counter() - started
             if model_name is not None:
                 target.release()
         return Signals(values)
+
+    HANDLERS: ClassVar[dict[str, str]] = {  # request kind -> the method computing it through the store
+        TokenCountsRequest.kind: "_token_counts",
+        TokenLengthRequest.kind: "_token_lengths",
+        TokenStatsRequest.kind: "_token_stats",
+        GenerationRequest.kind: "_generations",
+        GradNormRequest.kind: "_arrays",
+        NoisyLossRequest.kind: "_arrays",
+        HiddenStatesRequest.kind: "_arrays",
+        NeighboursRequest.kind: "_neighbours",
+    }
 
     def stride_for(self, target: Any) -> int:
         stride = self.stride or max(1, target.max_length // 2)
@@ -357,10 +374,10 @@ class Engine:
                     advance(scored)
                     yield finished
             items.sort(key=lambda item: -len(item[2]))
-            for start in range(0, len(items), self.batch_size):
-                batch = items[start : start + self.batch_size]
-                outputs = target.token_stats([(ids, rel_first) for _, _, ids, rel_first in batch])
-                finished, scored = finish([(r, w) for r, w, _, _ in batch], outputs)
+            batches = [items[start : start + self.batch_size] for start in range(0, len(items), self.batch_size)]
+            calls = [[(ids, rel_first) for _, _, ids, rel_first in batch] for batch in batches]
+            for index, outputs in map_batches(target, target.token_stats, calls):
+                finished, scored = finish([(r, w) for r, w, _, _ in batches[index]], outputs)
                 advance(scored)
                 yield finished
 
@@ -372,8 +389,6 @@ class Engine:
     ) -> tuple[dict[tuple[int, ...], list[tuple[TokenStatsRequest, list[int]]]], list[Any]]:
         """Split off single-window items whose context tokens are shared by several requests: those run with the
         prefix's key/value cache computed once (``token_stats_prefixed``); the rest run as whole sequences."""
-        if not hasattr(target, "token_stats_prefixed"):
-            return {}, items
         groups: dict[tuple[int, ...], list[tuple[TokenStatsRequest, list[int]]]] = defaultdict(list)
         single = [it for it in items if it[0].context and it[3] >= 1 and n_windows[it[0]] == 1]
         for r, _, ids, first in single:
@@ -427,6 +442,27 @@ class Engine:
                     advance(len(batch))
                     yield finished
 
+    # ---- generation ---------------------------------------------------------------------------------
+    def _generations(self, target: Any, requests: list[GenerationRequest]) -> dict[Any, Generation]:
+        """Continuations, stored like token statistics (every request is seeded), so a rerun samples nothing."""
+        identity = [target.fingerprint, target.tokenizer_fingerprint, target.max_length]
+        return self._read_through(requests, lambda r: identity, partial(self._compute_generations, target))
+
+    def _compute_generations(self, target: Any, misses: list[GenerationRequest]) -> Batches:
+        todo = sorted(misses, key=lambda r: (-r.max_new_tokens, -len(r.prompt)))
+        batches: list[list[GenerationRequest]] = [[]]
+        for r in todo:  # about batch_size continuations per batch, a request's continuations never split
+            if batches[-1] and sum(x.n for x in batches[-1]) + r.n > self.batch_size:
+                batches.append([])
+            batches[-1].append(r)
+        total = sum(r.n for r in misses)
+        with _progress(self.progress, f"{_short(target.name)}: generation", total, "continuations") as advance:
+            for index, outputs in map_batches(target, target.generate, batches):
+                batch = batches[index]
+                self.counts.forward_passes_computed += sum(r.n for r in batch)
+                advance(sum(r.n for r in batch))
+                yield dict(zip(batch, outputs, strict=True))
+
     # ---- neighbours from a masked LM ----------------------------------------------------------------
     def mlm(self, name: str) -> Any:
         """The masked LM called ``name`` (a directory or hub id): tokenizer and config load on first use, its
@@ -437,7 +473,7 @@ class Engine:
             self.mlms[name] = HFMaskedLM.from_pretrained(name, allow_pickle=self.allow_pickle)
         return self.mlms[name]
 
-    def _neighbours(self, requests: list[NeighboursRequest]) -> dict[Any, list[str]]:
+    def _neighbours(self, _target: Any, requests: list[NeighboursRequest]) -> dict[Any, list[str]]:
         results: dict[Any, list[str]] = {}
         by_mlm: dict[str, list[NeighboursRequest]] = defaultdict(list)
         for r in requests:
@@ -503,6 +539,40 @@ class Engine:
                 counts = target.count_tokens(texts)
                 advance(1)
             yield {r: counts}
+
+
+def map_batches(target: Any, compute: Callable[[Any], Any], batches: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    """``(index, compute(batch))`` for every batch: in order for a target whose ``concurrency`` is 1 (a local
+    model), else up to ``concurrency`` batches in flight at once (a server), each yielded as it completes, so
+    that the engine stores every response as it arrives."""
+    width = int(target.concurrency)
+    if width <= 1 or len(batches) <= 1:
+        for index, batch in enumerate(batches):
+            yield index, compute(batch)
+        return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="miakit-requests")
+    pending: dict[Any, int] = {}
+    upcoming = iter(range(len(batches)))
+    try:
+        for index in upcoming:
+            pending[pool.submit(compute, batches[index])] = index
+            if len(pending) >= width:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                result = future.result()
+                following = next(upcoming, None)
+                if following is not None:
+                    pending[pool.submit(compute, batches[following])] = following
+                yield index, result
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _short(name: str) -> str:

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+from miakit.signals.generation import GENERATION_VERSION
 from miakit.signals.token_stats import STATS_VERSION
 
 
@@ -127,5 +128,46 @@ class NeighboursRequest:
         return _sha(json.dumps(parts))
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """``n`` continuations of ``prompt``: greedy when ``temperature`` is 0, else sampled at that temperature after
+    top-k (0 = off) and nucleus (``top_p``) filtering, at most ``max_new_tokens`` tokens each, stopped at EOS.
+
+    Sampling is seeded per request and continuation (``seed``), so a rerun reproduces the same texts and they
+    can be stored; greedy requests ignore the seed.
+    """
+
+    kind: ClassVar[str] = "generation"
+    version: ClassVar[int] = GENERATION_VERSION
+    prompt: str
+    n: int = 1
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    max_new_tokens: int = 32
+    seed: int = 0
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.max_new_tokens < 1:
+            raise ValueError("a generation request needs n >= 1 and max_new_tokens >= 1")
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("temperature and top_k must be >= 0 and top_p in (0, 1]")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def key(self) -> str:
+        sampling = (
+            [0.0, 0, 1.0, 0]
+            if self.greedy
+            else [float(self.temperature), int(self.top_k), float(self.top_p), int(self.seed)]
+        )
+        return _sha(json.dumps([self.kind, _sha(self.prompt), int(self.n), int(self.max_new_tokens), *sampling]))
+
+
 ArrayRequest = GradNormRequest | NoisyLossRequest | HiddenStatesRequest
-Request = TokenStatsRequest | TokenCountsRequest | TokenLengthRequest | ArrayRequest | NeighboursRequest
+Request = (
+    TokenStatsRequest | TokenCountsRequest | TokenLengthRequest | ArrayRequest | NeighboursRequest | GenerationRequest
+)

@@ -6,7 +6,7 @@ from enum import Enum
 
 
 class Capability(str, Enum):
-    TEXT = "text"
+    GENERATION = "generation"  # generated text (the black-box setting)
     TOPK_LOGPROBS = "topk_logprobs"
     FULL_LOGITS = "full_logits"
     HIDDEN_STATES = "hidden_states"
@@ -17,7 +17,7 @@ class Capability(str, Enum):
 
 CAUSAL_LM = frozenset(
     {
-        Capability.TEXT,
+        Capability.GENERATION,
         Capability.TOPK_LOGPROBS,
         Capability.FULL_LOGITS,
         Capability.HIDDEN_STATES,

@@ -123,6 +123,7 @@ class DeferredCausalLM:
 
     kind = "hf_causal"
     capabilities = CAUSAL_LM
+    concurrency = 1  # batches the engine may have in flight at once (one model, one batch at a time)
 
     def __init__(
         self,

@@ -72,6 +72,7 @@ class HFCausalLM:
 
     kind = "hf_causal"
     capabilities = CAUSAL_LM
+    concurrency = 1  # batches the engine may have in flight at once (one model, one batch at a time)
 
     def __init__(
         self,
@@ -415,6 +416,13 @@ class HFCausalLM:
             full = torch.cat([last.expand(size, 1, -1), logits], dim=1)
             stats = self._reduce_logits(full[rows, cols], targets)
         return self._split_rows(stats, targets, lengths)
+
+    # ---- generation ---------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[Any]) -> list[Any]:
+        """Continuations of ``GenerationRequest``s, seeded per continuation (see ``hf_generate``)."""
+        from miakit.targets.hf_generate import generate
+
+        return generate(self, requests)
 
     # ---- white-box signals --------------------------------------------------------------------------
     def _mean_nll(self, logits: torch.Tensor, ids: torch.Tensor, first: int) -> torch.Tensor:
