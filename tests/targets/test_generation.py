@@ -42,6 +42,13 @@ def test_generation_is_identical_across_batch_sizes_and_reruns(target, trained_s
     assert other_seed.texts != sampled.texts
 
 
+def test_the_local_model_is_a_scoring_and_generating_target(target):
+    from miakit.targets.protocol import GeneratingTarget, TokenScoringTarget
+
+    assert isinstance(target, TokenScoringTarget) and isinstance(target, GeneratingTarget)
+    assert not isinstance(object(), GeneratingTarget)
+
+
 def test_greedy_equals_transformers_generate(target, trained_scenario):
     prompt = " ".join(trained_scenario["members"][0].split()[:5])
     mine = target.generate([GenerationRequest(prompt, max_new_tokens=15)])[0]

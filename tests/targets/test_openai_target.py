@@ -20,6 +20,7 @@ from miakit.signals.store import Store
 from miakit.targets.capability import Capability
 from miakit.targets.hf_causal import HFCausalLM
 from miakit.targets.openai_api import OpenAICompatibleTarget, parse_model_spec
+from miakit.targets.protocol import GeneratingTarget, TokenScoringTarget
 
 SECRET = "sk-miakit-test-5f2c9e7a1b3d"
 
@@ -45,6 +46,7 @@ def test_negotiation_finds_what_vllm_offers(vllm_server, cache_dir):
     assert n.alignment.startswith("aligned")
     assert n.max_length == vllm_server.max_model_len and n.generation_logprobs and n.top_k_sampling
     assert target.capabilities == {Capability.GENERATION, Capability.TOPK_LOGPROBS}
+    assert isinstance(target, TokenScoringTarget) and isinstance(target, GeneratingTarget)
     described = target.describe()
     assert described["negotiated"]["served_model"] and described["ledger"]["requests"] == target.ledger.requests > 0
 
@@ -99,6 +101,8 @@ def test_generation_through_the_api_is_seeded(vllm_server, cache_dir):
 def test_greedy_api_generation_equals_local_greedy(vllm_server, local, cache_dir):
     target = api(vllm_server.base_url, vllm_server.name)
     requests = [GenerationRequest(" ".join(t.split()[:8]), max_new_tokens=12) for t in vllm_server.members[:4]]
+    requests.append(GenerationRequest(" ".join(vllm_server.members[:6]), max_new_tokens=8))  # longer than the context
+    assert len(local.encode(requests[-1].prompt)) > vllm_server.max_model_len
     remote, here = target.generate(requests), local.generate(requests)
     assert [g.token_ids for g in remote] == [g.token_ids for g in here]
     for a, b in zip(remote, here, strict=True):

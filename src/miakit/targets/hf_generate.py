@@ -103,7 +103,7 @@ def generate(target: Any, requests: Sequence[GenerationRequest]) -> list[Generat
         if all(done):
             break
         mask = torch.cat([mask, torch.ones((size, 1), dtype=mask.dtype, device=device)], dim=1)
-        positions = positions[:, -1:] + 1
+        positions = (positions[:, -1:] + 1).clamp(max=target.max_length - 1)  # finished rows run on, unread
         output = model(
             input_ids=chosen[:, None].to(device),
             attention_mask=mask,

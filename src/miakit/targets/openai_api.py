@@ -391,7 +391,7 @@ class OpenAICompatibleTarget:
             asked = 1 if temperature == 0 else n  # greedy continuations are all the same: ask for one
             payload: dict[str, Any] = {
                 "model": self.model_name,
-                "prompt": [requests[i].prompt for i in indices],
+                "prompt": [self._generation_prompt(requests[i]) for i in indices],
                 "n": asked,
                 "temperature": temperature,
                 "top_p": top_p,
@@ -416,18 +416,33 @@ class OpenAICompatibleTarget:
                 results[i] = self._generation(choices[slot * asked : (slot + 1) * asked] * (n // asked))
         return [g for g in results if g is not None]
 
+    def _generation_prompt(self, request: GenerationRequest) -> str | list[int]:
+        """The prompt as token ids cut from the left to leave room for the continuation (as a local model
+        does), where the server tokenizes; else the text."""
+        if not self.negotiated.tokenize:
+            return request.prompt
+        budget = max(1, self.negotiated.max_length - request.max_new_tokens)
+        return self.encode(request.prompt)[-budget:]
+
     def _generation(self, choices: list[dict[str, Any]]) -> Generation:
         texts, ids, logprobs = [], [], []
         for choice in choices:
             text = str(choice.get("text", ""))
             lp = choice.get("logprobs") or {}
             tokens, values = lp.get("tokens"), lp.get("token_logprobs")
+            # Stopped with no stop strings asked: at an end-of-sequence token, which servers list with the
+            # generated tokens (vLLM does) but not in the text; it is not part of the continuation.
+            at_eos = choice.get("finish_reason") == "stop"
             if self.negotiated.token_ids_in_output and isinstance(tokens, list):
                 token_ids = [int(str(t).removeprefix("token_id:")) for t in tokens]
+                if at_eos and token_ids:
+                    token_ids, values = token_ids[:-1], values[:-1] if isinstance(values, list) else values
             elif self.negotiated.tokenize:
                 token_ids = self.encode_plain(text)
             else:
                 token_ids = []
+            if isinstance(values, list) and at_eos and len(values) == len(token_ids) + 1:
+                values = values[:-1]
             if isinstance(values, list) and len(values) == len(token_ids):
                 logprobs.append(tuple(float(v) for v in values))
             else:
