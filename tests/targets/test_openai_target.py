@@ -343,3 +343,31 @@ def test_the_key_is_written_nowhere(vllm_server, tmp_path):
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), path
     assert "MIAKIT_TEST_KEY" in (out / "manifest.json").read_text()  # the variable's name is recorded, not its value
+
+
+def test_black_box_attacks_run_on_the_api_and_a_rerun_samples_nothing(vllm_server, cache_dir, tmp_path):
+    import miakit
+
+    texts = texts_of(vllm_server, 6)
+    data = [{"text": t, "label": int(i < len(texts) // 2)} for i, t in enumerate(texts)]
+    attacks = (
+        "samia[n=3,max_new_tokens=16],cdd[n=4,max_new_tokens=16],verbatim_match[max_new_tokens=24],"
+        "verbatim_rouge_l[max_new_tokens=24],loss"
+    )
+    store = Store(tmp_path / "store")
+    with FaultProxy(vllm_server.base_url) as proxy:
+        model = f"openai:{proxy.url}#{vllm_server.name}"
+        options = {"attacks": attacks, "write": False, "store": store, "progress": False, "bootstrap": 0}
+        first = miakit.audit(model, data, **options)
+        generations = sum(1 for r in proxy.forwarded if r.path.endswith("/completions") and "n" in (r.json() or {}))
+        proxy.reset_counters()
+        again = miakit.audit(model, data, **options)
+        rerun = [r for r in proxy.forwarded if r.path.endswith("/completions") and "n" in (r.json() or {})]
+    columns = [
+        c for c in first.scores.columns if c.split("[")[0] in ("samia", "cdd", "verbatim_match", "verbatim_rouge_l")
+    ]
+    assert len(columns) == 4, list(first.scores.columns)
+    assert np.isfinite(first.scores[columns].to_numpy()).all() and generations > 0
+    assert rerun == [r for r in rerun if r.json()["prompt"] == [] or r.json().get("max_tokens") == 4]  # probes only
+    np.testing.assert_array_equal(first.scores[columns].to_numpy(), again.scores[columns].to_numpy())
+    assert again.manifest["counts_by_kind"]["generation"]["computed"] == 0
