@@ -7,17 +7,13 @@ import random
 
 import numpy as np
 import pytest
-import torch
 from rouge_score import rouge_scorer
 
 from miakit.attacks import ATTACKS, build_attacks
 from miakit.data import Sample
 from miakit.errors import MiakitError
-from miakit.evaluate import auroc
-from miakit.run.runner import collect_signals
 from miakit.signals import Generation, GenerationRequest
 from miakit.signals.engine import Signals
-from miakit.testing import permutation_threshold
 
 LONG = " ".join(f"w{i}" for i in range(130))  # 65 words of prompt, 65 of truth: 50 compared
 TEXTS = [
@@ -119,23 +115,3 @@ def test_bad_parameters_fail_when_the_plan_is_built():
         build_attacks("verbatim_match[suffix_words=0]")
     with pytest.raises(MiakitError, match="prefix_ratio must be in"):
         build_attacks("verbatim_rouge_l[prefix_ratio=0]")
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.mark.parametrize("name", ["verbatim_match", "verbatim_rouge_l"])
-def test_members_score_higher_on_the_trained_world_beyond_the_permutation_null(name, attack_world, one_thread):
-    """What check_attack's orientation check asks, at the world's parameters (the same stored continuations)."""
-    cls = ATTACKS[name]
-    attack = cls(**cls.tiny_world_params)
-    samples = attack_world.samples
-    scores = attack.score(samples, collect_signals(attack_world.engine(), [attack], samples))
-    labels = np.array([s.label for s in samples])
-    assert np.isfinite(scores).all()
-    assert auroc(labels, scores) > permutation_threshold(labels, scores, 0.01, 2000) > 0.5

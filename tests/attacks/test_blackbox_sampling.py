@@ -266,9 +266,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["samia", "samia_zlib"])
+@pytest.mark.parametrize("name", ["samia", "samia_zlib", "verbatim_match", "verbatim_rouge_l"])
 def test_members_score_higher_on_the_trained_world_beyond_the_permutation_null(name, attack_world, one_thread):
-    """What check_attack's orientation check asks, at the world's parameters (the same stored samples)."""
+    """What check_attack's orientation check asks, at the world's parameters (the same stored generations)."""
     cls = ATTACKS[name]
     attack = cls(**cls.tiny_world_params)
     samples = attack_world.samples
