@@ -48,7 +48,7 @@ demo: $(STAMP)
 # never skip.
 test: $(STAMP) $(VLLM_STAMP)
 	MIAKIT_REQUIRE_SMOLLM2=1 MIAKIT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python MIAKIT_REQUIRE_VLLM=1 \
-		$(BIN)/python -m pytest -q
+		$(BIN)/python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
