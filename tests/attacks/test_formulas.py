@@ -11,7 +11,7 @@ from miakit.attacks import ATTACKS, build_attacks
 from miakit.data import Sample
 from miakit.signals.engine import Engine
 from miakit.targets.hf_causal import HFCausalLM
-from reference_math import reference_token_stats
+from reference_math import reference_token_stats, reference_topk_stats
 
 TEXTS = synthetic_texts(8, seed=21, min_words=6, max_words=14)
 
@@ -93,6 +93,26 @@ def test_max_renyi(setup, tiny_model, tiny_tokenizer, alpha, k):
         h = ref_stats(tiny_model, tiny_tokenizer, t)[key]
         m = max(1, math.floor(k * len(h)))
         assert got[i] == pytest.approx(-np.sort(h)[::-1][:m].mean(), abs=1e-5)
+
+
+@pytest.mark.parametrize("topk", [1, 5, 20])
+def test_topk_approximations(setup, tiny_model, tiny_tokenizer, topk):
+    """min_k_pp, surp and max_renyi with approx=topk read the renormalised top-k distribution."""
+    specs = (
+        f"min_k_pp[approx=topk,topk={topk}]",
+        f"surp[approx=topk,topk={topk},tau=1.5]",
+        f"max_renyi[approx=topk,topk={topk},alpha=2,k=0.3]",
+    )
+    got = [run(build_attacks(spec)[0], setup) for spec in specs]
+    for i, t in enumerate(TEXTS):
+        s = reference_topk_stats(tiny_model, tiny_tokenizer(t)["input_ids"], topk)
+        z = (s["logprob"] - s["mu"]) / s["sigma"]
+        assert got[0][i] == pytest.approx(lowest(z, 0.2).mean(), abs=1e-4)
+        m = max(1, math.floor(0.4 * len(s["logprob"])))
+        chosen = [j for j in np.argsort(s["logprob"])[:m] if s["entropy"][j] < 1.5]
+        assert got[1][i] == pytest.approx(s["logprob"][chosen].mean() if chosen else -np.inf, abs=1e-5)
+        m = max(1, math.floor(0.3 * len(s["renyi_2"])))
+        assert got[2][i] == pytest.approx(-np.sort(s["renyi_2"])[::-1][:m].mean(), abs=1e-5)
 
 
 @pytest.mark.parametrize("a", [0.01, 1.0])

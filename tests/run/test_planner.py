@@ -50,7 +50,7 @@ def test_reference_models_fill_the_model_parameter():
 def test_skip_reasons_and_parameter_errors():
     plan = plan_attacks(["loss", "min_k_pp", "recall"], [], LOGPROBS)
     assert list(plan.attacks) == ["loss"]
-    assert plan.skipped["min_k_pp"] == "target lacks full_logits"
+    assert plan.skipped["min_k_pp"].startswith("target lacks full_logits; min_k_pp[approx=topk] runs it")
     assert "calibration" in plan.skipped["recall"]
     with pytest.raises(MiakitError, match="neighbourhood\\[mlm="):  # no default masked LM the user never typed
         plan_attacks(["neighbourhood"], [], EVERYTHING)

@@ -73,15 +73,35 @@ def test_audit_scores_through_the_api_equal_local_scores(vllm_server, cache_dir,
 
     texts = texts_of(vllm_server)
     data = [{"text": t, "label": int(i < len(texts) // 2)} for i, t in enumerate(texts)]
-    options = {"attacks": "loss,zlib,min_k,min_k_pp", "write": False, "store": None, "progress": False, "bootstrap": 0}
+    approximated = ("min_k_pp[approx=topk]", "surp[tau=4,approx=topk]", "max_renyi[k=0.3,approx=topk]")
+    attacks = ",".join(("loss", "zlib", "min_k", "min_k_pp", *approximated))
+    options = {"attacks": attacks, "write": False, "store": None, "progress": False, "bootstrap": 0}
     remote = miakit.audit(f"openai:{vllm_server.base_url}#{vllm_server.name}", data, **options)
     here = miakit.audit(str(vllm_server.model_dir), data, **options, dtype="float32")
-    for column in ("loss", "zlib", "min_k"):
-        np.testing.assert_allclose(remote.scores[column], here.scores[column], atol=1e-3)
-    assert "min_k_pp" in here.scores and "min_k_pp" not in remote.scores
-    assert "full_logits" in remote.results["skipped"]["min_k_pp"]
+    for column in ("loss", "zlib", "min_k", *approximated):
+        np.testing.assert_allclose(remote.scores[column], here.scores[column], atol=1e-3, err_msg=column)
+    full = "min_k_pp[approx=full]"  # two min_k_pp columns: each named by what sets them apart
+    assert full in here.scores and full not in remote.scores
+    assert "min_k_pp[approx=topk] runs it" in remote.results["skipped"][full]
+    for column in approximated:  # the approximation is told, on either target
+        for run in (remote, here):
+            assert any(w.startswith(f"{column}: approximation: ") for w in run.results["warnings"]), column
     server = remote.results["target"]["server"]
     assert server["negotiated"]["alignment"].startswith("aligned") and server["ledger"]["failures"] == 0
+
+
+@pytest.mark.parametrize("topk", [1, 5, 20])
+def test_api_topk_approximation_equals_the_local_model(vllm_server, local, cache_dir, topk):
+    target = api(vllm_server.base_url, vllm_server.name)
+    texts = texts_of(vllm_server, 4)
+    requests = [TokenStatsRequest(t, topk=topk) for t in texts]
+    remote = Engine({None: target}, None, batch_size=4, progress=False).run(requests)
+    here = Engine({None: local}, None, batch_size=4, progress=False).run(requests)
+    for r in requests:
+        for name in ("logprob", "mu", "sigma", "entropy", "renyi_05", "renyi_2", "renyi_inf"):
+            np.testing.assert_allclose(getattr(remote[r], name), getattr(here[r], name), atol=1e-3, err_msg=name)
+    with pytest.raises(MiakitError, match=r"top-21 approximation needs 21 top log-probs .* show 20"):
+        target.token_stats([(target.encode(texts[0]), 1)], topk=21)
 
 
 def test_generation_through_the_api_is_seeded(vllm_server, cache_dir):

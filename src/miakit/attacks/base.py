@@ -78,6 +78,11 @@ class Attack:
     def check_params(self) -> None:
         """Validate the hyper-parameters (raising MiakitError); the planner calls it before any model loads."""
 
+    def needs(self) -> frozenset[Capability]:
+        """What this instance needs of the target: ``requires``, unless its parameters ask for less (a
+        full-distribution attack run as a top-k approximation)."""
+        return self.requires
+
     def models(self) -> tuple[str, ...]:
         """The extra causal-LM targets this instance reads (the value of ``model_param``, if set)."""
         value = getattr(self, self.model_param, None) if self.model_param else None
@@ -174,13 +179,17 @@ class TokenStatsAttack(Attack):
 
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.TOPK_LOGPROBS})
 
+    def stats_request(self, text: str) -> TokenStatsRequest:
+        """The token statistics this attack reads for ``text``."""
+        return TokenStatsRequest(text)
+
     def requests(self, samples: Sequence[Sample]) -> list[Any]:
-        return [TokenStatsRequest(s.text) for s in samples]
+        return [self.stats_request(s.text) for s in samples]
 
     def score(self, samples: Sequence[Sample], signals: Mapping[Any, Any]) -> np.ndarray:
         out = np.empty(len(samples), dtype=np.float64)
         for i, s in enumerate(samples):
-            stats = signals[TokenStatsRequest(s.text)]
+            stats = signals[self.stats_request(s.text)]
             out[i] = self.statistic(stats, s) if len(stats) else np.nan
         return out
 

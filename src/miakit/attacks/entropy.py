@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from miakit.attacks.approx import DEFAULT_TOPK, TopKApproximable
 from miakit.attacks.base import (
     Attack,
-    TokenStatsAttack,
     check_fraction,
     format_value,
     lowest_count,
@@ -19,15 +19,14 @@ from miakit.attacks.base import (
 )
 from miakit.attacks.registry import register
 from miakit.data import Sample
-from miakit.signals import TokenStats, TokenStatsRequest
-from miakit.targets.capability import Capability
+from miakit.signals import TokenStats
 
 RENYI_ORDERS = (0.5, 1.0, 2.0, float("inf"))
 TAU_SUGGESTIONS = (4.0, 6.0, 8.0)  # larger SURP thresholds a hint may suggest (the first not already in use)
 
 
 @register("surp")
-class Surp(TokenStatsAttack):
+class Surp(TopKApproximable):
     """Mean log-prob of surprising tokens: among the lowest k% log-probs, those whose entropy < tau.
 
     As in the reference code (mia_llms_benchmark), the k% count is taken first, then filtered by entropy.
@@ -35,7 +34,6 @@ class Surp(TokenStatsAttack):
     """
 
     family = "distribution statistic"
-    requires = frozenset({Capability.FULL_LOGITS})
     paper = "Zhang & Wu 2024, arXiv 2407.21248"
     summary = "mean log-prob of low-probability tokens the model was confident about (entropy < tau)"
     table_score = "mean log-prob of the lowest k% tokens whose entropy < τ (k = {k}, τ = {tau}); −inf when none"
@@ -45,12 +43,15 @@ class Surp(TokenStatsAttack):
     # billion-parameter models) selects nothing there.
     tiny_world_params: ClassVar[dict[str, Any]] = {"tau": 6.0}
 
-    def __init__(self, k: float = 0.4, tau: float = 2.0) -> None:
+    def __init__(self, k: float = 0.4, tau: float = 2.0, approx: str = "full", topk: int = DEFAULT_TOPK) -> None:
         self.k = k
         self.tau = tau
+        self.approx = approx
+        self.topk = topk
 
     def check_params(self) -> None:
         check_fraction(self, "k")
+        self.check_approx()
         require(self, isinstance(self.tau, (int, float)) and self.tau > 0, f"tau must be positive, got {self.tau}")
 
     def statistic(self, stats: TokenStats, sample: Sample) -> float:
@@ -79,7 +80,7 @@ class Surp(TokenStatsAttack):
         return hint + "."
 
     def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
-        stats = signals[TokenStatsRequest(sample.text)]
+        stats = signals[self.stats_request(sample.text)]
         lp, entropy = [float(x) for x in stats.logprob], [float(x) for x in stats.entropy]
         if not lp:
             return math.nan
@@ -89,11 +90,10 @@ class Surp(TokenStatsAttack):
 
 
 @register("max_renyi")
-class MaxRenyi(TokenStatsAttack):
+class MaxRenyi(TopKApproximable):
     """Minus the mean of the largest k% Rényi entropies of order alpha (k = 0 means the single maximum)."""
 
     family = "distribution statistic"
-    requires = frozenset({Capability.FULL_LOGITS})
     paper = "Li Z. et al., NeurIPS 2024, arXiv 2411.02902"
     summary = "-(mean of the largest k% Rényi entropies), alpha in {0.5, 1, 2, inf}"
     table_score = "−mean of the largest k% Rényi entropies (α ∈ {0.5, 1, 2, ∞}, k = {k})"
@@ -109,11 +109,14 @@ class MaxRenyi(TokenStatsAttack):
         )
     }
 
-    def __init__(self, alpha: float = 0.5, k: float = 0.1) -> None:
+    def __init__(self, alpha: float = 0.5, k: float = 0.1, approx: str = "full", topk: int = DEFAULT_TOPK) -> None:
         self.alpha = alpha
         self.k = k
+        self.approx = approx
+        self.topk = topk
 
     def check_params(self) -> None:
+        self.check_approx()
         ok = isinstance(self.alpha, (int, float)) and float(self.alpha) in RENYI_ORDERS
         require(self, ok, f"alpha must be one of 0.5, 1, 2, inf; got {self.alpha}")
         check_fraction(self, "k", zero_ok=True)
@@ -124,7 +127,7 @@ class MaxRenyi(TokenStatsAttack):
         return -float(np.mean(h[-m:]))
 
     def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
-        stats = signals[TokenStatsRequest(sample.text)]
+        stats = signals[self.stats_request(sample.text)]
         field = {0.5: "renyi_05", 1.0: "entropy", 2.0: "renyi_2", math.inf: "renyi_inf"}[float(self.alpha)]
         h = sorted((float(x) for x in getattr(stats, field)), reverse=True)
         return -plain_mean(h[: max(1, math.floor(self.k * len(h)))]) if h else math.nan

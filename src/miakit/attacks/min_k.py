@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from miakit.attacks.approx import DEFAULT_TOPK, TopKApproximable
 from miakit.attacks.base import TokenStatsAttack, check_fraction, lowest_count, plain_logprobs, plain_mean
 from miakit.attacks.registry import register
 from miakit.data import Sample
 from miakit.signals import TokenStats, TokenStatsRequest
-from miakit.targets.capability import Capability
 
 
 def _count(n: int, k: float) -> int:
@@ -69,20 +69,22 @@ class MaxK(TokenStatsAttack):
 
 
 @register("min_k_pp")
-class MinKPlusPlus(TokenStatsAttack):
+class MinKPlusPlus(TopKApproximable):
     family = "distribution statistic"
-    requires = frozenset({Capability.FULL_LOGITS})
     paper = "Zhang J. et al., ICLR 2025, arXiv 2404.02936"
     summary = "mean of the lowest k% of (log p - mu) / sigma"
     table_score = "mean of the lowest k% of (log p − μ)/σ (k = {k})"
     cite = "Zhang J. et al., ICLR 2025"
     order = 5
 
-    def __init__(self, k: float = 0.2) -> None:
+    def __init__(self, k: float = 0.2, approx: str = "full", topk: int = DEFAULT_TOPK) -> None:
         self.k = k
+        self.approx = approx
+        self.topk = topk
 
     def check_params(self) -> None:
         check_fraction(self, "k")
+        self.check_approx()
 
     def statistic(self, stats: TokenStats, sample: Sample) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -91,7 +93,7 @@ class MinKPlusPlus(TokenStatsAttack):
         return float(np.mean(np.sort(z)[:m]))
 
     def reference_score(self, sample: Sample, signals: Mapping[Any, Any]) -> float:
-        stats = signals[TokenStatsRequest(sample.text)]
+        stats = signals[self.stats_request(sample.text)]
         with np.errstate(divide="ignore", invalid="ignore"):
             z = sorted(
                 float((np.float64(lp) - np.float64(mu)) / np.float64(sd))

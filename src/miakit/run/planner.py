@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from miakit.attacks import ATTACKS, Attack
+from miakit.attacks.approx import TopKApproximable
 from miakit.attacks.registry import ordered_names
 from miakit.attacks.spec import build_attacks, column_names
 from miakit.data import Sample
+from miakit.targets.capability import Capability
 
 
 @dataclass
@@ -87,9 +89,12 @@ def plan_attacks(
 
 def _skip_reason(attack: Attack, capabilities: frozenset, calibration: bool | Sequence[Sample]) -> str | None:
     """Why the run cannot serve ``attack`` (a capability, the calibration set or what it lacks), or None."""
-    missing = attack.requires - capabilities
+    missing = attack.needs() - capabilities
     if missing:
-        return "target lacks " + ", ".join(sorted(c.value for c in missing))
+        reason = "target lacks " + ", ".join(sorted(c.value for c in missing))
+        if isinstance(attack, TopKApproximable) and Capability.TOPK_LOGPROBS in capabilities:
+            reason += f"; {attack.name}[approx=topk] runs it on the top-k log-probs as a declared approximation"
+        return reason
     if not attack.needs_calibration:
         return None
     if not (calibration if isinstance(calibration, bool) else len(calibration)):

@@ -307,6 +307,8 @@ class Engine:
         return ids, max(1, first)
 
     def _token_stats(self, target: Any, requests: list[TokenStatsRequest]) -> dict[Any, TokenStats]:
+        """Full-distribution statistics and each top-k approximation (``topk``) computed apart: a target scores
+        one kind per call."""
         identity = [
             target.fingerprint,
             target.tokenizer_fingerprint,
@@ -314,9 +316,16 @@ class Engine:
             target.max_length,
             self.stride_for(target),
         ]
-        return self._read_through(requests, lambda r: identity, partial(self._compute_stats, target))
+        by_topk: dict[int, list[TokenStatsRequest]] = defaultdict(list)
+        for r in requests:
+            by_topk[r.topk].append(r)
+        out: dict[Any, TokenStats] = {}
+        for topk in sorted(by_topk):
+            compute = partial(self._compute_stats, target, topk=topk)
+            out.update(self._read_through(by_topk[topk], lambda r: identity, compute))
+        return out
 
-    def _compute_stats(self, target: Any, misses: list[TokenStatsRequest]) -> Batches:
+    def _compute_stats(self, target: Any, misses: list[TokenStatsRequest], topk: int = 0) -> Batches:
         notes = self.notes[target.name]
         notes.max_length = target.max_length
         stride = self.stride_for(target)
@@ -359,13 +368,19 @@ class Engine:
             self.counts.tokens_computed += scored
             return finished, scored
 
-        with _progress(self.progress, f"{_short(target.name)}: token statistics", total_tokens) as advance:
+        label = f"token statistics (top-{topk} approximation)" if topk else "token statistics"
+        with _progress(self.progress, f"{_short(target.name)}: {label}", total_tokens) as advance:
             for prefix, group in shared.items():
                 group.sort(key=lambda item: -len(item[1]))
                 for start in range(0, len(group), self.batch_size):
                     batch = group[start : start + self.batch_size]
                     try:
-                        outputs = target.token_stats_prefixed(list(prefix), [cont for _, cont in batch])
+                        conts = [cont for _, cont in batch]
+                        outputs = (
+                            target.token_stats_prefixed(list(prefix), conts, topk=topk)
+                            if topk
+                            else target.token_stats_prefixed(list(prefix), conts)
+                        )
                     except NotImplementedError:  # no usable key/value cache: score whole sequences instead
                         items.extend((r, 0, [*prefix, *cont], len(prefix)) for r, cont in group[start:])
                         break
@@ -376,7 +391,8 @@ class Engine:
             items.sort(key=lambda item: -len(item[2]))
             batches = [items[start : start + self.batch_size] for start in range(0, len(items), self.batch_size)]
             calls = [[(ids, rel_first) for _, _, ids, rel_first in batch] for batch in batches]
-            for index, outputs in map_batches(target, target.token_stats, calls):
+            score = partial(target.token_stats, topk=topk) if topk else target.token_stats
+            for index, outputs in map_batches(target, score, calls):
                 finished, scored = finish([(r, w) for r, w, _, _ in batches[index]], outputs)
                 advance(scored)
                 yield finished

@@ -24,6 +24,9 @@ class TokenStatsRequest:
     """Token statistics of ``text`` (optionally conditioned on ``context``, which is not scored).
 
     ``model`` None means the audit target; otherwise the name of a reference model known to the engine.
+    ``topk`` > 0 asks for the declared top-k approximation of the distribution summaries (mu, sigma, the
+    entropies): those of the top-``topk`` tokens and the actual one, renormalised, as an API that shows only
+    the top-k log-probs allows; 0 is the full distribution.
     """
 
     kind: ClassVar[str] = "token_stats"
@@ -31,10 +34,16 @@ class TokenStatsRequest:
     text: str
     context: str = ""
     model: str | None = None
+    topk: int = 0
+
+    def __post_init__(self) -> None:
+        if self.topk < 0:
+            raise ValueError("topk must be >= 0 (0: the full distribution)")
 
     def key(self) -> str:
         """Hash of the request kind and content (model identity is added by the engine)."""
-        return _sha(json.dumps([self.kind, _sha(self.text), _sha(self.context)]))
+        parts = [self.kind, _sha(self.text), _sha(self.context)]
+        return _sha(json.dumps([*parts, int(self.topk)] if self.topk else parts))
 
 
 @dataclass(frozen=True)

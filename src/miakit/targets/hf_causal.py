@@ -314,11 +314,12 @@ class HFCausalLM:
         return "hidden" if torch.allclose(mine, reference, atol=1e-3 * scale, rtol=1e-3) else "logits"
 
     @torch.inference_mode()
-    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]]) -> list[dict[str, np.ndarray]]:
+    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]], topk: int = 0) -> list[dict[str, np.ndarray]]:
         """One forward pass over a batch of (token ids, first scored position) -> statistics per row.
 
         Position j >= first is scored from the distribution at j - 1. Rows are right-padded; statistics
-        are computed for scored positions only, chunk by chunk on the model's device.
+        are computed for scored positions only, chunk by chunk on the model's device. ``topk`` > 0: the
+        distribution summaries of the top-k approximation (``logit_stats.topk_summaries``).
         """
         model = self.model
         device = self.device
@@ -344,15 +345,15 @@ class HFCausalLM:
             if self._head_mode is None:
                 self._head_mode = self._check_head(input_ids, mask, hidden)
         if self._head_mode == "hidden":
-            stats = self._reduce_hidden(hidden[rows, cols - 1], targets)
+            stats = self._reduce_hidden(hidden[rows, cols - 1], targets, topk)
         else:
             logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
-            stats = self._reduce_logits(logits[rows, cols - 1], targets)
+            stats = self._reduce_logits(logits[rows, cols - 1], targets, topk)
         return self._split_rows(stats, targets, [max(0, len(ids) - max(1, first)) for ids, first in batch])
 
     @torch.inference_mode()
     def token_stats_prefixed(
-        self, prefix: Sequence[int], batch: Sequence[Sequence[int]]
+        self, prefix: Sequence[int], batch: Sequence[Sequence[int]], topk: int = 0
     ) -> list[dict[str, np.ndarray]]:
         """Statistics of every token of each continuation in ``batch`` given one shared ``prefix``.
 
@@ -410,11 +411,11 @@ class HFCausalLM:
         if self._head_mode == "hidden":
             hidden = model.base_model(input_ids=input_ids, **kwargs).last_hidden_state
             full = torch.cat([last.expand(size, 1, -1), hidden], dim=1)  # position j predicts token j
-            stats = self._reduce_hidden(full[rows, cols], targets)
+            stats = self._reduce_hidden(full[rows, cols], targets, topk)
         else:
             logits = model(input_ids=input_ids, **kwargs).logits
             full = torch.cat([last.expand(size, 1, -1), logits], dim=1)
-            stats = self._reduce_logits(full[rows, cols], targets)
+            stats = self._reduce_logits(full[rows, cols], targets, topk)
         return self._split_rows(stats, targets, lengths)
 
     # ---- generation ---------------------------------------------------------------------------------
@@ -492,13 +493,19 @@ class HFCausalLM:
         if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):
             self._head_mode = "logits"  # no separate output head to apply in chunks
 
-    def _reduce_hidden(self, features: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _reduce_hidden(self, features: torch.Tensor, targets: torch.Tensor, topk: int) -> dict[str, torch.Tensor]:
         head = self.model.get_output_embeddings()
-        return chunked_statistics(features, targets, head, head.weight.shape[0], workspace=self._workspace)
+        return chunked_statistics(features, targets, head, head.weight.shape[0], workspace=self._workspace, topk=topk)
 
-    def _reduce_logits(self, features: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _reduce_logits(self, features: torch.Tensor, targets: torch.Tensor, topk: int) -> dict[str, torch.Tensor]:
         return chunked_statistics(
-            features, targets, lambda x: x, features.shape[-1], workspace=self._workspace, features_owned=True
+            features,
+            targets,
+            lambda x: x,
+            features.shape[-1],
+            workspace=self._workspace,
+            features_owned=True,
+            topk=topk,
         )
 
     @staticmethod

@@ -346,16 +346,23 @@ class OpenAICompatibleTarget:
             np.add.at(counts, np.asarray(x, dtype=np.int64), 1)
         return counts
 
-    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]]) -> list[dict[str, np.ndarray]]:
+    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]], topk: int = 0) -> list[dict[str, np.ndarray]]:
         """Echoed log-probs of every prompt in one request: the actual token's log-prob, the top log-prob
         (``max_logprob``, and ``renyi_inf`` = its negative), the rank where the top-k shows it (else NaN);
-        full-distribution summaries (mu, sigma, entropy, Rényi 0.5 and 2) are NaN."""
+        full-distribution summaries (mu, sigma, entropy, Rényi 0.5 and 2) are NaN. ``topk`` > 0: the server is
+        asked for exactly ``topk`` top log-probs and the summaries are those of the top-k approximation."""
         n = self.negotiated
         if not n.prompt_logprobs:
             raise MiakitError(f"The server at {self.base_url} gives no prompt-token log-probs.")
+        if topk > n.top_logprobs:
+            raise MiakitError(
+                f"The top-{topk} approximation needs {topk} top log-probs per position; the server at "
+                f"{self.base_url} was negotiated to show {n.top_logprobs} (--api-top-logprobs). Ask for "
+                f"approx=topk with topk={n.top_logprobs} or fewer."
+            )
         prompts = [[int(t) for t in ids] for ids, _ in batch]
-        answer = self._echo(prompts, n.top_logprobs, n.prompt_logprobs, n.echo_max_tokens)
-        rows = self._prompt_rows(answer, prompts, n.prompt_logprobs)
+        answer = self._echo(prompts, topk or n.top_logprobs, n.prompt_logprobs, n.echo_max_tokens)
+        rows = self._prompt_rows(answer, prompts, n.prompt_logprobs, topk)
         out = []
         for (ids, first), row in zip(batch, rows, strict=True):
             start = max(1, first) - 1  # rows hold positions 1..len-1
@@ -365,19 +372,22 @@ class OpenAICompatibleTarget:
         return out
 
     def token_stats_prefixed(
-        self, prefix: Sequence[int], batch: Sequence[Sequence[int]]
+        self, prefix: Sequence[int], batch: Sequence[Sequence[int]], topk: int = 0
     ) -> list[dict[str, np.ndarray]]:
         raise NotImplementedError("a server shares no key/value cache with its client")
 
-    def _prompt_rows(self, answer: Any, prompts: list[list[int]], mode: str) -> list[dict[str, np.ndarray]]:
-        """Per prompt, arrays over positions 1..len-1: logprob, max_logprob, rank, renyi_inf and NaN fields."""
+    def _prompt_rows(
+        self, answer: Any, prompts: list[list[int]], mode: str, topk: int = 0
+    ) -> list[dict[str, np.ndarray]]:
+        """Per prompt, arrays over positions 1..len-1: logprob, max_logprob, rank, renyi_inf and NaN fields (the
+        top-k summaries where ``topk`` > 0)."""
         choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
         if len(choices) != len(prompts):
             raise ValueError(f"{len(choices)} choices for {len(prompts)} prompts")
         return [
-            _vllm_row(choice["prompt_logprobs"], ids)
+            _vllm_row(choice["prompt_logprobs"], ids, topk)
             if mode == "prompt_logprobs"
-            else _echo_row(choice["logprobs"], len(ids), self.negotiated.top_logprobs)
+            else _echo_row(choice["logprobs"], len(ids), topk or self.negotiated.top_logprobs, topk > 0)
             for choice, ids in zip(choices, prompts, strict=True)
         ]
 
@@ -453,45 +463,69 @@ class OpenAICompatibleTarget:
         return Generation(tuple(texts), tuple(ids), tuple(logprobs) if complete else None)  # type: ignore[arg-type]
 
 
-def _vllm_row(entries: list[Any], ids: list[int]) -> dict[str, np.ndarray]:
+def _vllm_row(entries: list[Any], ids: list[int], topk: int = 0) -> dict[str, np.ndarray]:
     """vLLM's ``prompt_logprobs``: per position (the first None) {token id: {logprob, rank, decoded_token}}, the
-    prompt's own token among them with its exact rank over the whole vocabulary."""
+    prompt's own token among them with its exact rank over the whole vocabulary. With ``topk`` the entries are
+    the top ``topk`` tokens and the prompt's own: the set the top-k summaries renormalise over."""
     if len(entries) < len(ids):
         raise ValueError("prompt log-probs do not cover the prompt")
-    actual, best, rank = [], [], []
+    actual, best, rank, shown = [], [], [], []
     for entry, token in zip(entries[1 : len(ids)], ids[1:], strict=True):
         mine = entry[str(token)]
         actual.append(float(mine["logprob"]))
         rank.append(float(mine.get("rank") or math.nan))
         top = [float(v["logprob"]) for v in entry.values() if v.get("rank") == 1]
         best.append(top[0] if top else math.nan)
-    return _row(np.asarray(actual), np.asarray(best), np.asarray(rank))
+        if topk:
+            shown.append([float(v["logprob"]) for v in entry.values()])
+    return _row(np.asarray(actual), np.asarray(best), np.asarray(rank), shown if topk else None)
 
 
-def _echo_row(logprobs: dict[str, Any], length: int, k: int) -> dict[str, np.ndarray]:
+def _echo_row(logprobs: dict[str, Any], length: int, k: int, summarise: bool = False) -> dict[str, np.ndarray]:
     """OpenAI's echoed ``logprobs`` (token_logprobs, the first None; top_logprobs {token text: logprob}): the rank
-    is known where fewer than k shown tokens are more likely."""
+    is known where fewer than k shown tokens are more likely. ``summarise``: the top-k summaries over the shown
+    tokens and the actual one (found among them by its text and log-prob)."""
     token_logprobs = logprobs["token_logprobs"][1:length]
     top_lists = (logprobs.get("top_logprobs") or [None] * length)[1:length]
+    tokens = (logprobs.get("tokens") or [None] * length)[1:length]
     if len(token_logprobs) != length - 1:
         raise ValueError("echoed log-probs do not cover the prompt")
     actual = np.asarray([math.nan if v is None else float(v) for v in token_logprobs], dtype=np.float64)
     best = np.full(len(actual), math.nan)
     rank = np.full(len(actual), math.nan)
+    shown: list[list[float]] = []
     for j, top_map in enumerate(top_lists):
-        if isinstance(top_map, dict) and top_map:
-            values = np.asarray([float(v) for v in top_map.values()])
+        values = np.asarray([float(v) for v in top_map.values()]) if isinstance(top_map, dict) else np.zeros(0)
+        if values.size:
             best[j] = values.max()
             above = int((values > actual[j] + 1e-6).sum())
             if above < k:
                 rank[j] = above + 1
-    return _row(actual, best, rank)
+        if summarise:
+            mine = top_map.get(tokens[j]) if isinstance(top_map, dict) and tokens[j] is not None else None
+            listed = mine is not None and abs(float(mine) - actual[j]) <= 1e-6
+            shown.append([*values.tolist(), *([] if listed else [actual[j]])])
+    return _row(actual, best, rank, shown if summarise else None)
 
 
-def _row(actual: np.ndarray, best: np.ndarray, rank: np.ndarray) -> dict[str, np.ndarray]:
+def _row(
+    actual: np.ndarray, best: np.ndarray, rank: np.ndarray, shown: list[list[float]] | None = None
+) -> dict[str, np.ndarray]:
+    """The fields of one prompt; ``shown`` (per position, the log-probs of the top-k tokens and the actual one)
+    gives the top-k summaries, else the full-distribution summaries are NaN."""
     row = {"logprob": actual, "max_logprob": best, "rank": rank, "renyi_inf": -best}
     for name in NAN_FIELDS:
         row[name] = np.full(len(actual), math.nan)
+    if shown is not None and len(shown):
+        import torch
+
+        from miakit.targets.logit_stats import topk_summaries
+
+        width = max(len(v) for v in shown)
+        padded = np.full((len(shown), width), math.nan)
+        for j, values in enumerate(shown):
+            padded[j, : len(values)] = values
+        row.update({k: v.numpy() for k, v in topk_summaries(torch.from_numpy(padded)).items()})
     return {k: np.asarray(v, dtype=np.float32) for k, v in row.items()}
 
 

@@ -57,13 +57,14 @@ class TokenScoringTarget(Target, Protocol):
 
     def count_tokens(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]]) -> list[dict[str, np.ndarray]]:
+    def token_stats(self, batch: Sequence[tuple[Sequence[int], int]], topk: int = 0) -> list[dict[str, np.ndarray]]:
         """Per (token ids, first scored position): the ``TokenStats`` fields of every scored token; fields the
-        target cannot compute (a server's full-distribution summaries) are NaN."""
+        target cannot compute (a server's full-distribution summaries) are NaN. ``topk`` > 0: the distribution
+        summaries are those of the top-k approximation (``logit_stats.topk_summaries``)."""
         ...
 
     def token_stats_prefixed(
-        self, prefix: Sequence[int], batch: Sequence[Sequence[int]]
+        self, prefix: Sequence[int], batch: Sequence[Sequence[int]], topk: int = 0
     ) -> list[dict[str, np.ndarray]]:
         """As ``token_stats`` for continuations of one shared prefix; NotImplementedError where no key/value
         cache can be shared (the engine then scores whole sequences)."""
