@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -13,15 +12,13 @@ from test_cli import run_cli
 @pytest.fixture(scope="module")
 def pretrain_scenario(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain") / "scenario"
-    started = time.perf_counter()
     code = run_cli("scenario", "pretrain", "--out", out, "--members", "150", "--epochs", "6", "--batch-size", "8")
     assert code == 0
-    return out, time.perf_counter() - started
+    return out
 
 
 def test_pretrain_writes_the_scenario_files(pretrain_scenario):
-    out, seconds = pretrain_scenario
-    assert seconds < 120  # "under a minute" on an idle 2-core machine; loose against shared-machine noise
+    out = pretrain_scenario
     for name in ("dataset.jsonl", "members.jsonl", "nonmembers.jsonl", "scenario.json"):
         assert (out / name).is_file(), name
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "tokenizer.json").is_file()
@@ -32,7 +29,7 @@ def test_pretrain_writes_the_scenario_files(pretrain_scenario):
 
 
 def test_audit_of_the_pretrain_scenario_separates_members(pretrain_scenario, tmp_path, cache_dir, capsys):
-    out, _ = pretrain_scenario
+    out = pretrain_scenario
     run = tmp_path / "run"
     assert run_cli("audit", "--scenario", out, "--attacks", "loss", "--out", run, "--bootstrap", "100") == 0
     results = json.loads((run / "results.json").read_text())
@@ -55,7 +52,7 @@ def test_duplicated_members_are_memorised_more(tmp_path, cache_dir):
 
 
 def test_explicit_options_override_the_scenario(pretrain_scenario, tmp_path, cache_dir):
-    out, _ = pretrain_scenario
+    out = pretrain_scenario
     members = tmp_path / "m.jsonl"
     nonmembers = tmp_path / "n.jsonl"
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]

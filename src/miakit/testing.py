@@ -75,6 +75,8 @@ class AttackWorld:
     one_token_text: str  # a text the target encodes as one token: nothing to score
     store: Store  # signals computed by earlier checks, shared by later ones
     _planted: tuple[dict[str | None, Any], list[Sample]] | None = field(default=None, repr=False)
+    embedder: str = ""  # directory of a tiny sentence-transformers model (for attacks with ``embedder_param``)
+    sentence_embedder: Any = None  # that embedder, ready to load
 
     @property
     def targets(self) -> dict[str | None, Any]:
@@ -107,12 +109,14 @@ class AttackWorld:
         when ``stored``; with ``no_models`` every target and masked LM raises ``ModelCalled`` when called."""
         targets = dict(targets or self.targets)
         mlms = {self.mlm: self.masked_lm}
+        embedders = {self.embedder: self.sentence_embedder} if self.sentence_embedder is not None else {}
         if no_models:
             targets = {name: NoModel(t) for name, t in targets.items()}
             mlms = {name: NoModel(m) for name, m in mlms.items()}
+            embedders = {name: NoModel(e) for name, e in embedders.items()}
         store = self.store if stored else None
         kw.setdefault("batch_size", BATCH_SIZE)
-        return Engine(targets, store, default_corpus=self.corpus, progress=False, mlms=mlms, **kw)
+        return Engine(targets, store, default_corpus=self.corpus, progress=False, mlms=mlms, embedders=embedders, **kw)
 
 
 def build_world(directory: str | Path, *, seed: int = 0, epochs: int = 20) -> AttackWorld:
@@ -141,6 +145,7 @@ def world_from_models(
     """A world from trained models: the first ``n_evaluated`` members and non-members are scored, the next
     ``n_calibration`` of each are the calibration set; a tiny masked LM is saved under ``directory``."""
     from miakit.scenarios import bundled_corpus_path
+    from miakit.targets.embedder import SentenceEmbedder
     from miakit.targets.hf_causal import HFCausalLM
     from miakit.targets.hf_mlm import HFMaskedLM
 
@@ -157,7 +162,10 @@ def world_from_models(
     word = next(w for w in ("the", "a", "I", "and", "of") if len(target.encode(w)) == 1)
     store = Store(Path(directory) / "signals")
     masked_lm = HFMaskedLM.from_pretrained(str(mlm))
-    return AttackWorld(target, reference, str(mlm), masked_lm, samples, calibration, bundled_corpus_path(), word, store)
+    embedder = save_tiny_sentence_embedder([*members, *nonmembers], Path(directory) / "tiny-embedder")
+    sentence_embedder = SentenceEmbedder.from_pretrained(str(embedder), device="cpu")
+    facts = (target, reference, str(mlm), masked_lm, samples, calibration, bundled_corpus_path(), word, store)
+    return AttackWorld(*facts, embedder=str(embedder), sentence_embedder=sentence_embedder)
 
 
 def save_tiny_masked_lm(texts: Sequence[str], directory: Path, seed: int = 0) -> Path:
@@ -188,6 +196,29 @@ def save_tiny_masked_lm(texts: Sequence[str], directory: Path, seed: int = 0) ->
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+def save_tiny_sentence_embedder(texts: Sequence[str], directory: Path, seed: int = 0) -> Path:
+    """A random 2-layer BERT (the tiny masked LM's tokenizer) with mean pooling and L2 normalisation, saved as a
+    sentence-transformers folder in ``directory``."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel
+
+    try:
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers import models  # type: ignore[no-redef]
+
+    bert = directory.parent / f"{directory.name}-bert"
+    save_tiny_masked_lm(texts, bert, seed=seed)  # its tokenizer; the weights are replaced below
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        config = BertConfig.from_pretrained(bert)
+        BertModel(config, add_pooling_layer=False).eval().save_pretrained(bert)
+    transformer = models.Transformer(str(bert))
+    pooling = models.Pooling(config.hidden_size, pooling_mode="mean")
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(directory))
     return directory
 
 
@@ -242,6 +273,8 @@ def world_params(cls: type[Attack], world: AttackWorld, params: Mapping[str, Any
         out[cls.model_param] = REFERENCE_NAME
     if cls.mlm_param and cls.mlm_param not in out:
         out[cls.mlm_param] = world.mlm
+    if cls.embedder_param and cls.embedder_param not in out:
+        out[cls.embedder_param] = world.embedder
     return out
 
 
@@ -563,7 +596,7 @@ def _declared_fact_problems(cls: type[Attack]) -> list[str]:
     if not isinstance(cls.order, int):
         problems.append(f"order must be an int, got {cls.order!r}")
     init = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-    for fact in ("model_param", "mlm_param"):
+    for fact in ("model_param", "mlm_param", "embedder_param"):
         value = getattr(cls, fact)
         if value is not None and value not in init:
             problems.append(f"{fact} '{value}' is not a parameter of __init__")

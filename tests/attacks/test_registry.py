@@ -86,7 +86,7 @@ def test_every_attack_accepts_its_defaults_except_where_a_model_must_be_named():
             cls().check_params()
         except MiakitError:
             needs_a_name.add(name)
-    assert needs_a_name == {"reference", "neighbourhood"}
+    assert needs_a_name == {"reference", "neighbourhood", "petal", "decop"}
 
 
 def test_surp_hint_explains_infinite_scores():

@@ -17,7 +17,10 @@ from miakit.errors import MiakitError
         ("min_kpp", "did you mean 'min_k_pp'?"),
         ("xyzzy", "Unknown attack 'xyzzy'. Known attacks: "),
         ("min_k[kk=0.1]", "Attack 'min_k' has no parameter 'kk' (min_k[kk=0.1]); did you mean 'k'?"),
-        ("max_renyi[alfa=1]", "did you mean 'alpha'? Its parameters (defaults): alpha=0.5, k=0.1."),
+        (
+            "max_renyi[alfa=1]",
+            "did you mean 'alpha'? Its parameters (defaults): alpha=0.5, k=0.1, approx=full, topk=20.",
+        ),
         ("surp[zzz=1]", "Attack 'surp' has no parameter 'zzz' (surp[zzz=1]). Its parameters (defaults): "),
     ],
 )

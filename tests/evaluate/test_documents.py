@@ -117,13 +117,12 @@ def weak_scenario(tmp_path_factory):
     return {"target": target, "members": members, "nonmembers": nonmembers}
 
 
-@pytest.mark.parametrize("method", ["mean", "mwu"])
-def test_document_auroc_rises_with_chunks_per_document(weak_scenario, tmp_path, cache_dir, method):
-    """Documents of k passages of a weakly trained tiny model: more chunks per document, more evidence."""
+def test_document_auroc_rises_with_chunks_per_document(weak_scenario, tmp_path, cache_dir):
+    """Documents of k passages of a weakly trained tiny model: more chunks per document, more evidence, by either
+    document method (one audit computes both)."""
     from miakit.api import audit
 
-    trained_scenario = weak_scenario
-    members, nonmembers = trained_scenario["members"], trained_scenario["nonmembers"]
+    members, nonmembers = weak_scenario["members"], weak_scenario["nonmembers"]
     aurocs = {}
     for k in (1, 8):
         rows = [
@@ -133,15 +132,17 @@ def test_document_auroc_rises_with_chunks_per_document(weak_scenario, tmp_path, 
         ]
         data = tmp_path / f"docs{k}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        result = audit(str(trained_scenario["target"]), str(data), attacks="loss", bootstrap=0, progress=False,
+        result = audit(str(weak_scenario["target"]), str(data), attacks="loss", bootstrap=0, progress=False,
                        out=str(tmp_path / f"run{k}"))  # fmt: skip
         if k == 1:  # one passage per document: documents are the samples, and no document section is made
             assert "documents" not in result.results
-            aurocs[k] = result.results["attacks"]["loss"]["auroc"]["value"]
+            aurocs[1] = result.results["attacks"]["loss"]["auroc"]["value"]
             continue
-        aurocs[k] = result.results["documents"]["methods"][method]["loss"]["auroc"]["value"]
+        for method in ("mean", "mwu"):
+            aurocs[method] = result.results["documents"]["methods"][method]["loss"]["auroc"]["value"]
         assert result.results["documents"]["n_documents"] == 2 * 192 // k
-    assert aurocs[8] > aurocs[1] + 0.1, aurocs  # measured: 0.670 per passage; 8 per document 0.931 (mean), 0.944 (mwu)
+    # measured: 0.670 per passage; 8 per document 0.931 (mean), 0.944 (mwu)
+    assert aurocs["mean"] > aurocs[1] + 0.1 and aurocs["mwu"] > aurocs[1] + 0.1, aurocs
 
 
 def test_known_non_member_documents_are_the_mwu_reference(weak_scenario, tmp_path, cache_dir):

@@ -66,6 +66,8 @@ class Attack:
     model_param: ClassVar[str | None] = None
     # The __init__ parameter naming a masked LM the attack reads (check_attack fills it with its tiny one).
     mlm_param: ClassVar[str | None] = None
+    # The __init__ parameter naming a sentence-transformers embedder (check_attack fills it with its tiny one).
+    embedder_param: ClassVar[str | None] = None
     # check_attack exemptions: tag (a key of CHECK_TAGS) -> why this attack cannot meet that check.
     tags: ClassVar[dict[str, str]] = {}
     # Hyper-parameters check_attack uses on its tiny world (a 2-layer GPT-2), where the defaults may not fit.

@@ -26,11 +26,14 @@ from miakit.data.corpus import read_corpus_texts
 from miakit.errors import MiakitError
 from miakit.progress import PlainProgress, interactive
 from miakit.signals.generation import Generation
+from miakit.signals.next_tokens import NextTokens
 from miakit.signals.requests import (
+    EmbeddingRequest,
     GenerationRequest,
     GradNormRequest,
     HiddenStatesRequest,
     NeighboursRequest,
+    NextTokensRequest,
     NoisyLossRequest,
     Request,
     TokenCountsRequest,
@@ -134,6 +137,8 @@ CODECS: dict[str, Codec] = {
     HiddenStatesRequest.kind: Codec(array_to_bytes, array_from_bytes),
     NeighboursRequest.kind: Codec(_json_to_bytes, _json_from_bytes),
     GenerationRequest.kind: Codec(Generation.to_bytes, Generation.from_bytes, tokens=lambda g: 0),
+    NextTokensRequest.kind: Codec(NextTokens.to_bytes, NextTokens.from_bytes, tokens=len),
+    EmbeddingRequest.kind: Codec(array_to_bytes, array_from_bytes),
 }
 ARRAY_REQUESTS = (GradNormRequest, NoisyLossRequest, HiddenStatesRequest)
 
@@ -186,6 +191,7 @@ class Engine:
         progress: bool = True,
         mlms: Mapping[str, Any] | None = None,
         allow_pickle: bool = False,
+        embedders: Mapping[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise MiakitError(f"--batch-size must be at least 1 (got {batch_size}).")
@@ -198,6 +204,7 @@ class Engine:
         self.progress = progress
         self.mlms: dict[str, Any] = dict(mlms or {})  # masked LMs proposing neighbours, by name (lazily built)
         self.allow_pickle = allow_pickle  # masked LMs too load pickle weights only when the user allows it
+        self.embedders: dict[str, Any] = dict(embedders or {})  # sentence embedders, by name (lazily built)
         self.counts = Counts()
         self.kind_counts: dict[str, KindCounts] = defaultdict(KindCounts)  # by request kind
         self.notes: dict[str, ModelNotes] = defaultdict(ModelNotes)
@@ -232,10 +239,12 @@ class Engine:
         TokenLengthRequest.kind: "_token_lengths",
         TokenStatsRequest.kind: "_token_stats",
         GenerationRequest.kind: "_generations",
+        NextTokensRequest.kind: "_next_tokens",
         GradNormRequest.kind: "_arrays",
         NoisyLossRequest.kind: "_arrays",
         HiddenStatesRequest.kind: "_arrays",
         NeighboursRequest.kind: "_neighbours",
+        EmbeddingRequest.kind: "_embeddings",
     }
 
     def stride_for(self, target: Any) -> int:
@@ -478,6 +487,78 @@ class Engine:
                 self.counts.forward_passes_computed += sum(r.n for r in batch)
                 advance(sum(r.n for r in batch))
                 yield dict(zip(batch, outputs, strict=True))
+
+    # ---- greedy next tokens after every prefix ------------------------------------------------------
+    def _next_tokens(self, target: Any, requests: list[NextTokensRequest]) -> dict[Any, NextTokens]:
+        """The greedy next token after every prefix of each text, one causal pass per text; texts beyond the
+        context use their first ``max_length`` tokens (one window, as ``_arrays``)."""
+        identity = [target.fingerprint, target.tokenizer_fingerprint, self.prepend_bos, target.max_length]
+        return self._read_through(requests, lambda r: identity, partial(self._compute_next_tokens, target))
+
+    def _compute_next_tokens(self, target: Any, misses: list[NextTokensRequest]) -> Batches:
+        notes = self.notes[target.name]
+        notes.max_length = target.max_length
+        encoded: dict[NextTokensRequest, list[int]] = {}
+        short: dict[Any, NextTokens] = {}
+        for r in misses:
+            ids, _ = self._encode(target, TokenStatsRequest(r.text))
+            if len(ids) > target.max_length:
+                ids = ids[: target.max_length]
+                notes.windowed_texts += 1
+            if len(ids) < 2:
+                notes.unscored_texts += 1
+                short[r] = NextTokens.empty(tuple(ids))
+            else:
+                encoded[r] = ids
+        yield short
+        todo = sorted(encoded, key=lambda r: -len(encoded[r]))
+        batches = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
+        calls = [[encoded[r] for r in batch] for batch in batches]
+        total = sum(len(ids) - 1 for ids in encoded.values())
+        with _progress(self.progress, f"{_short(target.name)}: greedy next tokens", total) as advance:
+            for index, outputs in map_batches(target, target.next_tokens, calls):
+                batch = batches[index]
+                scored = sum(len(out) for out in outputs)
+                self.counts.forward_passes_computed += len(batch)
+                self.counts.tokens_computed += scored
+                advance(scored)
+                yield dict(zip(batch, outputs, strict=True))
+
+    # ---- sentence embeddings ----------------------------------------------------------------------------
+    def embedder(self, name: str) -> Any:
+        """The sentence-transformers model called ``name`` (a directory or hub id), loaded on first use."""
+        if name not in self.embedders:
+            from miakit.targets.embedder import SentenceEmbedder
+
+            self.embedders[name] = SentenceEmbedder.from_pretrained(name, allow_pickle=self.allow_pickle)
+        return self.embedders[name]
+
+    def _embeddings(self, _target: Any, requests: list[EmbeddingRequest]) -> dict[Any, np.ndarray]:
+        results: dict[Any, np.ndarray] = {}
+        by_embedder: dict[str, list[EmbeddingRequest]] = defaultdict(list)
+        for r in requests:
+            by_embedder[r.embedder].append(r)
+        for name, group in by_embedder.items():
+            embedder = self.embedder(name)
+            identity = [embedder.fingerprint]
+            results.update(
+                self._read_through(
+                    group, lambda r, identity=identity: identity, partial(self._compute_embeddings, embedder)
+                )
+            )
+            embedder.release()
+        return results
+
+    def _compute_embeddings(self, embedder: Any, misses: list[EmbeddingRequest]) -> Batches:
+        todo = sorted(misses, key=lambda r: -len(r.text))
+        step = self.batch_size * 8  # short pieces: many per call
+        with _progress(self.progress, f"{_short(embedder.name)}: embeddings", len(todo), "texts") as advance:
+            for start in range(0, len(todo), step):
+                batch = todo[start : start + step]
+                vectors = embedder.embed([r.text for r in batch])
+                self.counts.forward_passes_computed += len(batch)
+                advance(len(batch))
+                yield {r: np.asarray(v) for r, v in zip(batch, vectors, strict=True)}
 
     # ---- neighbours from a masked LM ----------------------------------------------------------------
     def mlm(self, name: str) -> Any:

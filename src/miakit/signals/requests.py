@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from miakit.signals.generation import GENERATION_VERSION
+from miakit.signals.next_tokens import NEXT_TOKENS_VERSION
 from miakit.signals.token_stats import STATS_VERSION
 
 
@@ -176,7 +177,46 @@ class GenerationRequest:
         return _sha(json.dumps([self.kind, _sha(self.prompt), int(self.n), int(self.max_new_tokens), *sampling]))
 
 
+@dataclass(frozen=True)
+class NextTokensRequest:
+    """The greedy next token after every prefix of ``text`` (one causal pass; see ``signals.next_tokens``).
+
+    ``model`` None means the audit target; otherwise a causal model known to the engine (a surrogate). Texts
+    longer than the model's context use their first ``max_length`` tokens.
+    """
+
+    kind: ClassVar[str] = "next_tokens"
+    version: ClassVar[int] = NEXT_TOKENS_VERSION
+    text: str
+    model: str | None = None
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text)]))
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """The sentence embedding of ``text`` by the sentence-transformers model ``embedder`` (a directory or hub id),
+    as its pipeline gives it (L2-normalised: a dot product is the cosine similarity)."""
+
+    kind: ClassVar[str] = "embedding"
+    version: ClassVar[int] = 1
+    text: str
+    embedder: str
+    model: str | None = None  # grouping only: embeddings come from the embedder, not a causal target
+
+    def key(self) -> str:
+        return _sha(json.dumps([self.kind, _sha(self.text)]))
+
+
 ArrayRequest = GradNormRequest | NoisyLossRequest | HiddenStatesRequest
 Request = (
-    TokenStatsRequest | TokenCountsRequest | TokenLengthRequest | ArrayRequest | NeighboursRequest | GenerationRequest
+    TokenStatsRequest
+    | TokenCountsRequest
+    | TokenLengthRequest
+    | ArrayRequest
+    | NeighboursRequest
+    | GenerationRequest
+    | NextTokensRequest
+    | EmbeddingRequest
 )

@@ -425,6 +425,37 @@ class HFCausalLM:
 
         return generate(self, requests)
 
+    # ---- greedy next tokens -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def next_tokens(self, batch: Sequence[Sequence[int]]) -> list[Any]:
+        """Per text (token ids, at least two), the greedy next token after every prefix ``ids[:i]``, i = 1..n-1:
+        the argmax of the logits at positions 0..n-2 of one right-padded forward pass (what
+        ``generate(max_new_tokens=1, do_sample=False)`` picks from each prefix), with the true and predicted
+        tokens decoded one by one (``NextTokens``)."""
+        from miakit.signals.next_tokens import NextTokens
+
+        model = self.model
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, ids in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+            mask[i, : len(ids)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+        best = logits.argmax(dim=-1).cpu().tolist()
+        out = []
+        for i, ids in enumerate(batch):
+            ids = [int(t) for t in ids]
+            predicted = [int(t) for t in best[i][: len(ids) - 1]]
+            pieces = self.decode_pieces(ids[1:]), self.decode_pieces(predicted)
+            out.append(NextTokens(tuple(ids), tuple(predicted), tuple(pieces[0]), tuple(pieces[1])))
+        return out
+
+    def decode_pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each token decoded on its own (``tokenizer.decode(id)``, special tokens kept)."""
+        return [self.tokenizer.decode([int(t)]) for t in ids]
+
     # ---- white-box signals --------------------------------------------------------------------------
     def _mean_nll(self, logits: torch.Tensor, ids: torch.Tensor, first: int) -> torch.Tensor:
         """Mean NLL of tokens ``first..`` of each row of ``ids`` [B, L] under ``logits`` [B, L, V]."""

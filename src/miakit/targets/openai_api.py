@@ -115,6 +115,7 @@ class OpenAICompatibleTarget:
         self.vocab_size = 0
         self.drift: str | None = None
         self.negotiated = Negotiated()
+        self._pieces: dict[int, str] = {}  # token id -> its text, from /detokenize
         self.client.probing = True
         try:
             self._negotiate(top_logprobs, max_length)
@@ -390,6 +391,63 @@ class OpenAICompatibleTarget:
             else _echo_row(choice["logprobs"], len(ids), topk or self.negotiated.top_logprobs, topk > 0)
             for choice, ids in zip(choices, prompts, strict=True)
         ]
+
+    def next_tokens(self, batch: Sequence[Sequence[int]]) -> list[Any]:
+        """Per text (token ids), the greedy next token after every prefix ``ids[:i]``, i = 1..n-1: one
+        ``/v1/completions`` request per text with every prefix (as token ids) as its prompts, ``max_tokens`` 1,
+        temperature 0; the generated token's id where the server returns ids (``return_tokens_as_token_ids``),
+        else -1. Tokens are decoded one by one by the server (``/detokenize``) where it has that endpoint; a
+        generated token whose id is unknown is the choice's text."""
+        from miakit.signals.next_tokens import NextTokens
+
+        if not self.negotiated.tokenize:
+            raise MiakitError(
+                f"Greedy next tokens need the token ids of the server at {self.base_url} (no /tokenize endpoint)."
+            )
+        out = []
+        for ids in batch:
+            ids = [int(t) for t in ids]
+            payload: dict[str, Any] = {
+                "model": self.model_name,
+                "prompt": [ids[:i] for i in range(1, len(ids))],
+                "max_tokens": 1,
+                "temperature": 0.0,
+            }
+            if self.negotiated.top_k_sampling:
+                payload["top_k"] = 1  # ties broken as greedy decoding does, not sampled
+            if self.negotiated.token_ids_in_output:
+                payload.update(logprobs=1, return_tokens_as_token_ids=True)
+            answer = self.client.post("completions", payload)
+            choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
+            if len(choices) != len(ids) - 1:
+                raise ServerError(f"The server at {self.base_url} returned {len(choices)} choices for {len(ids) - 1}.")
+            predicted, texts = [], []
+            for choice in choices:
+                tokens = (choice.get("logprobs") or {}).get("tokens") or []
+                token = str(tokens[0]) if tokens else ""
+                predicted.append(int(token.removeprefix("token_id:")) if token.startswith("token_id:") else -1)
+                texts.append(str(choice.get("text", "")))
+            pieces = self.decode_pieces([*ids[1:], *(t for t in predicted if t >= 0)])
+            true_pieces = pieces[: len(ids) - 1]
+            known = iter(pieces[len(ids) - 1 :])
+            predicted_pieces = [next(known) if t >= 0 else text for t, text in zip(predicted, texts, strict=True)]
+            out.append(NextTokens(tuple(ids), tuple(predicted), tuple(true_pieces), tuple(predicted_pieces)))
+        return out
+
+    def decode_pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each token decoded on its own by the server's ``/detokenize`` (one request per distinct id, kept)."""
+        for token in dict.fromkeys(int(t) for t in ids):
+            if token not in self._pieces:
+                payload = {"model": self.model_name, "tokens": [token]}
+                try:
+                    answer = self.client.post(f"{self._server_root()}/detokenize", payload)
+                except ServerError as e:
+                    raise MiakitError(
+                        f"The server at {self.base_url} does not decode token ids (/detokenize: {e}); PETAL needs "
+                        "the text of each token."
+                    ) from None
+                self._pieces[token] = str(answer.get("prompt", answer.get("text", "")))
+        return [self._pieces[int(t)] for t in ids]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """One ``/v1/completions`` request per group of requests sharing their sampling settings."""

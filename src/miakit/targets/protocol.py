@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from miakit.signals.generation import Generation
+from miakit.signals.next_tokens import NextTokens
 from miakit.signals.requests import GenerationRequest
 from miakit.targets.capability import Capability
 
@@ -76,3 +77,17 @@ class GeneratingTarget(Target, Protocol):
     """Serves ``GenerationRequest``s (``GENERATION``)."""
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]: ...
+
+
+@runtime_checkable
+class NextTokensTarget(Target, Protocol):
+    """Serves ``NextTokensRequest``s (``GENERATION`` is enough: only generated tokens are read)."""
+
+    def next_tokens(self, batch: Sequence[Sequence[int]]) -> list[NextTokens]:
+        """Per text (token ids, at least two), its greedy next token after every prefix ``ids[:i]``, i = 1..n-1,
+        aligned with ``ids[1:]``, and both tokens decoded one by one (``NextTokens``)."""
+        ...
+
+    def decode_pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each token id decoded on its own."""
+        ...
