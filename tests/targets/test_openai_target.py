@@ -393,3 +393,25 @@ def test_black_box_attacks_run_on_the_api_and_a_rerun_samples_nothing(vllm_serve
     assert rerun == [r for r in rerun if r.json()["prompt"] == [] or r.json().get("max_tokens") == 4]  # probes only
     np.testing.assert_array_equal(first.scores[columns].to_numpy(), again.scores[columns].to_numpy())
     assert again.manifest["counts_by_kind"]["generation"]["computed"] == 0
+
+
+def test_a_server_without_tokenize_is_audited_with_text_only_attacks(vllm_server, cache_dir):
+    """No /tokenize (the proxy answers 404): no token ids, so no prompt log-probs; generation from the text."""
+    import miakit
+
+    texts = texts_of(vllm_server, 4)
+    data = [{"text": t, "label": int(i < len(texts) // 2)} for i, t in enumerate(texts)]
+    attacks = "loss,verbatim_match[max_new_tokens=12],samia[n=2,max_new_tokens=8]"
+    options = {"attacks": attacks, "write": False, "store": None, "progress": False, "bootstrap": 0}
+    with FaultProxy(vllm_server.base_url) as proxy:
+        proxy.always(lambda: status(404), path="/tokenize")
+        target = api(proxy.url, vllm_server.name)
+        assert not target.negotiated.tokenize and target.capabilities == {Capability.GENERATION}
+        assert any("/tokenize" in note for note in target.negotiated.notes)
+        blind = miakit.audit(target, data, **options)
+    plain = miakit.audit(f"openai:{vllm_server.base_url}#{vllm_server.name}", data, **options)
+    assert "loss" not in blind.scores and "topk_logprobs" in blind.results["skipped"]["loss"]
+    assert np.isfinite(blind.scores["samia[n=2,max_new_tokens=8]"]).all()
+    np.testing.assert_array_equal(  # the server tokenises the text itself: the same greedy continuations
+        blind.scores["verbatim_match[max_new_tokens=12]"], plain.scores["verbatim_match[max_new_tokens=12]"]
+    )

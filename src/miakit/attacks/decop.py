@@ -133,7 +133,7 @@ class DECOP(Attack):
     cite = "Duarte et al. 2024"
     in_all = False  # 24 questions (96 letter scorings) per text, plus three paraphrases
     model_param = "paraphraser"
-    tiny_world_params: ClassVar[dict[str, Any]] = {"max_new_tokens": 24, "candidates": 6}
+    tiny_world_params: ClassVar[dict[str, Any]] = {"max_new_tokens": 24, "candidates": 6, "answer": "generation"}
     tags: ClassVar[dict[str, str]] = {"weak_on_tiny_models": _WEAK, "planted_cannot_express": _PLANTED}
 
     def __init__(

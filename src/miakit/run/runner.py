@@ -246,6 +246,8 @@ def length_warnings(engine: Any, samples: Sequence[Sample]) -> list[str]:
     from miakit.signals.requests import TokenLengthRequest
 
     target = engine.targets[None]
+    if not getattr(target, "tokenizes", True):  # a server without /tokenize: no token counts to warn on
+        return []
     requests = [TokenLengthRequest(s.text) for s in samples]
     signals = engine.run(requests)  # stored: a cached rerun needs no tokenizer
     lengths = [signals[r] + (1 if engine.prepend_bos else 0) for r in requests]

@@ -284,6 +284,11 @@ class OpenAICompatibleTarget:
 
     # ---- the Target protocol ---------------------------------------------------------------------------
     @property
+    def tokenizes(self) -> bool:
+        """Whether the server gives token ids (``/tokenize``); without them only generation from text is served."""
+        return self.negotiated.tokenize
+
+    @property
     def max_length(self) -> int:
         return self.negotiated.max_length - self.negotiated.echo_max_tokens
 
