@@ -435,13 +435,7 @@ class HFCausalLM:
         from miakit.signals.next_tokens import NextTokens
 
         model = self.model
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, ids in enumerate(batch):
-            input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
-            mask[i, : len(ids)] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        input_ids, mask = self._right_padded(batch)
         logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
         best = logits.argmax(dim=-1).cpu().tolist()
         out = []
@@ -507,18 +501,22 @@ class HFCausalLM:
     def hidden_means(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per text, the mean over its tokens of every layer's hidden state (embeddings first): [layers + 1, d]."""
         model = self.model
+        input_ids, mask = self._right_padded(batch)
+        out = model.base_model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
+        weights = mask.float()[:, None, :, None]  # [B, 1, L, 1]
+        stacked = torch.stack([h.float() for h in out.hidden_states], dim=1)  # [B, layers + 1, L, d]
+        means = (stacked * weights).sum(2) / weights.sum(2)
+        return [m.cpu().numpy().astype(np.float32) for m in means]
+
+    def _right_padded(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids [B, L] right-padded with 0 and their attention mask, on the model's device."""
         width = max(len(ids) for ids in batch)
         input_ids = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for i, ids in enumerate(batch):
             input_ids[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
             mask[i, : len(ids)] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        out = model.base_model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
-        weights = mask.float()[:, None, :, None]  # [B, 1, L, 1]
-        stacked = torch.stack([h.float() for h in out.hidden_states], dim=1)  # [B, layers + 1, L, d]
-        means = (stacked * weights).sum(2) / weights.sum(2)
-        return [m.cpu().numpy().astype(np.float32) for m in means]
+        return input_ids.to(self.device), mask.to(self.device)
 
     def _ensure_head_mode(self, model: Any) -> None:
         if self._head_mode is None and (model.get_output_embeddings() is None or model.base_model is model):

@@ -367,7 +367,10 @@ class OpenAICompatibleTarget:
                 f"approx=topk with topk={n.top_logprobs} or fewer."
             )
         prompts = [[int(t) for t in ids] for ids, _ in batch]
-        answer = self._echo(prompts, topk or n.top_logprobs, n.prompt_logprobs, n.echo_max_tokens)
+        # vLLM's prompt_logprobs give the prompt token's exact rank whatever k: the top-1 alone completes the full
+        # statistics (a tenth of the bytes of k = 20); echo mode knows a rank only within the top k it shows.
+        k = topk or (1 if n.prompt_logprobs == "prompt_logprobs" else n.top_logprobs)
+        answer = self._echo(prompts, k, n.prompt_logprobs, n.echo_max_tokens)
         rows = self._prompt_rows(answer, prompts, n.prompt_logprobs, topk)
         out = []
         for (ids, first), row in zip(batch, rows, strict=True):
