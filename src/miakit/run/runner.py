@@ -246,7 +246,9 @@ def length_warnings(engine: Any, samples: Sequence[Sample]) -> list[str]:
     from miakit.signals.requests import TokenLengthRequest
 
     target = engine.targets[None]
-    if not getattr(target, "tokenizes", True):  # a server without /tokenize: no token counts to warn on
+    # A server without /tokenize has no token counts to warn on. Asked of the class: a deferred local target
+    # would load its model to answer an attribute it lacks.
+    if hasattr(type(target), "tokenizes") and not target.tokenizes:
         return []
     requests = [TokenLengthRequest(s.text) for s in samples]
     signals = engine.run(requests)  # stored: a cached rerun needs no tokenizer
