@@ -17,11 +17,7 @@ import numpy as np
 from miakit.errors import MiakitError
 from miakit.targets.fingerprint import file_sha256_memo, hub_fingerprint, state_dict_fingerprint
 from miakit.targets.hf_causal import resolve_device
-from miakit.targets.sources import check_weights, pickle_refused, refused_pickle_error
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).is_absolute()
+from miakit.targets.sources import check_weights, looks_like_path, pickle_refused, refused_pickle_error
 
 
 def embedder_directory_fingerprint(directory: Path) -> str:
@@ -64,7 +60,7 @@ class SentenceEmbedder:
         """A sentence-transformers directory or hub id (a hub id must already be in the local cache unless
         online: its fingerprint is the cached commit). Nothing loads until the first ``embed``."""
         local = Path(name_or_path).expanduser()
-        if not local.is_dir() and _looks_like_path(name_or_path):
+        if not local.is_dir() and looks_like_path(name_or_path):
             raise MiakitError(
                 f"Could not load sentence embedder '{name_or_path}': no such directory. Give a directory holding "
                 "a sentence-transformers model (modules.json, ...) or a hub id such as "

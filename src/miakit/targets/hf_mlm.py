@@ -22,7 +22,7 @@ from miakit.errors import MiakitError
 from miakit.seeding import text_seed
 from miakit.targets.fingerprint import source_fingerprint, state_dict_fingerprint, tokenizer_fingerprint
 from miakit.targets.hf_causal import resolve_device
-from miakit.targets.sources import check_weights, pickle_refused, refused_pickle_error
+from miakit.targets.sources import check_weights, looks_like_path, pickle_refused, refused_pickle_error
 
 # Used when the MLM gives the original token probability 1, so 1 - p(original) is 0 (as the reference does).
 SATURATED_DENOMINATOR = 0.1
@@ -36,10 +36,6 @@ class Replacement(NamedTuple):
     token_id: int
     score: float  # p(token) / (1 - p(original)) at that position, under embedding dropout
     text: str  # the decoded neighbour
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).is_absolute()
 
 
 class HFMaskedLM:
@@ -95,7 +91,7 @@ class HFMaskedLM:
         from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
         local = Path(name_or_path).expanduser()
-        if not local.is_dir() and _looks_like_path(name_or_path):
+        if not local.is_dir() and looks_like_path(name_or_path):
             raise MiakitError(
                 f"Could not load masked LM '{name_or_path}': no such directory. Give a directory holding a "
                 "Hugging Face masked LM (config.json, tokenizer and weights), or a hub id such as "
