@@ -37,7 +37,7 @@ started here, the CPU seconds of the vLLM API-server process and of its engine c
 the time went: the /tokenize round-trips (count, seconds, and the time until the first /v1/completions request),
 response bytes, JSON decoding and the row building of ``_prompt_rows``.
 
-Every request may take ``--api-timeout`` seconds (600; miakit's default of 120 is too short here: on a 2-core
+Every request may take ``--api-timeout`` seconds (600, miakit's default; 120 was too short here: on a 2-core
 CPU server a SaMIA request queued behind seven others takes longer, times out, is retried from scratch and never
 completes). A failed run is recorded under ``failures`` and the benchmark goes on; the JSON is rewritten after every
 run. vLLM is started with ``--vllm-args`` (``--no-enable-chunked-prefill``: vLLM 0.32 for CPU crashes its engine

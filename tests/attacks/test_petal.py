@@ -185,12 +185,13 @@ def test_unscorable_texts_are_nan_with_a_hint(tiny_model, tiny_tokenizer, embedd
     assert np.isnan(attack.score(samples[1:], flat)[0]) and math.isnan(attack.reference_score(samples[1], flat))
 
 
-def test_petal_needs_a_surrogate_and_reads_it_with_generation_only():
+def test_petal_needs_a_surrogate_and_reads_the_target_by_greedy_tokens_only():
     with pytest.raises(MiakitError, match="surrogate"):
         Petal().requests([Sample("a", "b c", 1)])
     with pytest.raises(MiakitError, match="floor"):
         Petal(surrogate="x", floor=0).check_params()
-    assert {c.value for c in Petal.requires} == {"generation"}
+    # label-only: generated tokens, no log-probs; prompted with token ids (every prefix of the text)
+    assert {c.value for c in Petal.requires} == {"generation", "token_ids"}
     requests = Petal(surrogate="s").requests([Sample("a", "b c", 1)])
     assert requests == [
         NextTokensRequest("b c"),

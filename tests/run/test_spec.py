@@ -56,6 +56,8 @@ VALUES = {
     "api_timeout": 12.5,
     "api_retries": 2,
     "api_top_logprobs": 5,
+    "api_endpoint": "chat",
+    "api_chat_instruction": "Go on.",
     "api_price_prompt": 0.25,
     "api_price_completion": 1.5,
 }

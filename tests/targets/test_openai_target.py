@@ -45,7 +45,7 @@ def test_negotiation_finds_what_vllm_offers(vllm_server, cache_dir):
     assert (n.prompt_logprobs, n.top_logprobs, n.tokenize, n.echo_max_tokens) == ("prompt_logprobs", 20, True, 0)
     assert n.alignment.startswith("aligned")
     assert n.max_length == vllm_server.max_model_len and n.generation_logprobs and n.top_k_sampling
-    assert target.capabilities == {Capability.GENERATION, Capability.TOPK_LOGPROBS}
+    assert target.capabilities == {Capability.GENERATION, Capability.TOKEN_IDS, Capability.TOPK_LOGPROBS}
     assert isinstance(target, TokenScoringTarget) and isinstance(target, GeneratingTarget)
     described = target.describe()
     assert described["negotiated"]["served_model"] and described["ledger"]["requests"] == target.ledger.requests > 0
@@ -349,7 +349,7 @@ def test_the_key_is_written_nowhere(vllm_server, tmp_path):
     )  # fmt: skip
     output = run.stdout.decode() + run.stderr.decode()
     assert run.returncode == 0, output[-3000:]
-    assert "API ledger:" in output and "capabilities: generation, topk_logprobs" in output
+    assert "API ledger:" in output and "capabilities: generation, token_ids, topk_logprobs" in output
     report = (out / "report.html").read_text()
     assert "API ledger:" in report and "alignment aligned" in report
     failing = subprocess.run(

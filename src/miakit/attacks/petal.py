@@ -53,7 +53,7 @@ class Petal(Attack):
     true one; (a, b) the line fitting a surrogate model's log-probs on its own similarities, per text."""
 
     family = "label-only"
-    requires = frozenset({Capability.GENERATION})
+    requires = frozenset({Capability.GENERATION, Capability.TOKEN_IDS})  # prompts are every prefix's token ids
     stages = ("pre-training",)
     paper = "He et al., USENIX Security 2025"
     summary = "mean target log-prob estimated from greedy next tokens' embedding similarity (surrogate: --reference)"

@@ -44,6 +44,10 @@ def target_lines(target: Mapping[str, Any] | None) -> list[str]:
         mode = n.get("prompt_logprobs")
         logprobs = f"prompt log-probs via {mode}, top {n.get('top_logprobs')}" if mode else "no prompt log-probs"
         tokenizer = "tokens from /tokenize" if n.get("tokenize") else "no server tokenizer"
-        lines.append(f"server: serves {n.get('served_model')}; {logprobs}; {tokenizer}; alignment {n.get('alignment')}")
+        generation = f"generation via /v1/{'chat/' if n.get('endpoint') == 'chat' else ''}completions"
+        lines.append(
+            f"server: serves {n.get('served_model')}; {logprobs}; {generation}; {tokenizer}; "
+            f"alignment {n.get('alignment')}"
+        )
         lines.append(f"API ledger: {ledger_text(server.get('ledger') or {})}")
     return lines

@@ -147,10 +147,25 @@ class ModelFields(SpecBase):
         None, description="Environment variable holding the API key (the key itself is never written anywhere)."
     )
     api_concurrency: int = Field(8, ge=1, description="API requests in flight at once.")
-    api_timeout: float = Field(120.0, gt=0, description="Seconds before an API request is retried.")
+    api_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds before an API request is given up and retried (600, as OpenAI's client: a queued "
+        "generation request on a busy server can take minutes).",
+    )
     api_retries: int = Field(6, ge=0, description="Retries of a failed API request (429, 5xx, timeouts, drops).")
     api_top_logprobs: int | None = Field(
         None, ge=0, description="Top log-probs per position to ask the server for (default: the most it gives, <= 20)."
+    )
+    api_endpoint: Literal["auto", "completions", "chat"] = Field(
+        "auto",
+        description="Where generations come from: auto (/v1/completions where the server has it, else "
+        "/v1/chat/completions), completions, or chat.",
+    )
+    api_chat_instruction: str | None = Field(
+        None,
+        description="System message before each prompt on the chat endpoint (default: continue the text "
+        "exactly; '' sends the prompt alone).",
     )
     api_price_prompt: float | None = Field(None, ge=0, description="Price per 1,000 prompt tokens (the ledger's cost).")
     api_price_completion: float | None = Field(

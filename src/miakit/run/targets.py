@@ -48,12 +48,14 @@ def api_target(source: str, spec: Any) -> Any:
         model,
         api_key_env=getattr(spec, "api_key_env", None),
         concurrency=getattr(spec, "api_concurrency", 8),
-        timeout=getattr(spec, "api_timeout", 120.0),
+        timeout=getattr(spec, "api_timeout", 600.0),
         max_retries=getattr(spec, "api_retries", 6),
         top_logprobs=getattr(spec, "api_top_logprobs", None),
         max_length=spec.max_length,
         price_prompt=getattr(spec, "api_price_prompt", None),
         price_completion=getattr(spec, "api_price_completion", None),
+        endpoint=getattr(spec, "api_endpoint", "auto"),
+        chat_instruction=getattr(spec, "api_chat_instruction", None),
     )
 
 

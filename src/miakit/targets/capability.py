@@ -7,6 +7,7 @@ from enum import Enum
 
 class Capability(str, Enum):
     GENERATION = "generation"  # generated text (the black-box setting)
+    TOKEN_IDS = "token_ids"  # the target's own token ids: it tokenises text and continues token-id prompts
     TOPK_LOGPROBS = "topk_logprobs"
     FULL_LOGITS = "full_logits"
     HIDDEN_STATES = "hidden_states"
@@ -18,6 +19,7 @@ class Capability(str, Enum):
 CAUSAL_LM = frozenset(
     {
         Capability.GENERATION,
+        Capability.TOKEN_IDS,
         Capability.TOPK_LOGPROBS,
         Capability.FULL_LOGITS,
         Capability.HIDDEN_STATES,

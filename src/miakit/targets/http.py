@@ -83,7 +83,7 @@ class HTTPClient:
         base_url: str,
         *,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = 600.0,
         max_retries: int = 6,
         backoff: float = 0.5,
         max_backoff: float = 30.0,

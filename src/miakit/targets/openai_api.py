@@ -2,7 +2,10 @@
 
 At start the target negotiates what the server offers and records it (``describe()``): prompt-token log-probs
 with top-k (``/v1/completions`` with ``echo``, or vLLM's ``prompt_logprobs``), generated-token log-probs, the
-server's tokenizer (``/tokenize``), and how many top log-probs it returns. A server whose echoed log-probs are
+server's tokenizer (``/tokenize``), and how many top log-probs it returns. A server without ``/v1/completions``
+(a chat-only API) generates through ``/v1/chat/completions``: each prompt is the user's message after a system
+instruction to continue it (``CHAT_INSTRUCTION``, or the user's own), recorded in the manifest and part of the
+target's identity, since the same model answers differently under another framing. A server whose echoed log-probs are
 not aligned with its prompt tokens (a known llama.cpp defect shifts them by one) is refused. Its identity is
 the served name plus the log-probs (or greedy continuation) of a fixed probe text, so a different model behind
 the same name is detected and its stored signals are not reused.
@@ -37,6 +40,11 @@ IDENTITIES = "api-identities.json"
 DRIFT_TOLERANCE = 1e-3  # largest probe log-prob difference still read as the same model
 ALIGNMENT_TOLERANCE = 0.05  # echoed vs generated log-prob of the same token after the same prefix
 NAN_FIELDS = ("mu", "sigma", "entropy", "renyi_05", "renyi_2")
+ENDPOINTS = ("auto", "completions", "chat")
+CHAT_INSTRUCTION = (
+    "Continue the text in the user's message exactly where it stops. Reply with the continuation only: no "
+    "preamble, no quotation marks, no comment."
+)
 
 
 @dataclass
@@ -51,6 +59,8 @@ class Negotiated:
     generation_logprobs: bool = False
     top_k_sampling: bool = False  # accepts a ``top_k`` sampling parameter (vLLM, TGI)
     token_ids_in_output: bool = False  # ``return_tokens_as_token_ids`` (vLLM)
+    endpoint: str = ""  # where generations come from: "completions", or "chat" (``/v1/chat/completions``)
+    chat_instruction: str | None = None  # the system message before each prompt on the chat endpoint
     max_length: int = 0
     alignment: str = "unchecked"  # "aligned", "refused: ...", or "unchecked: why"
     notes: list[str] = field(default_factory=list)
@@ -73,7 +83,8 @@ def _sha(value: Any) -> str:
 
 
 class OpenAICompatibleTarget:
-    """Token statistics from echoed prompt log-probs and generations from ``/v1/completions``."""
+    """Token statistics from echoed prompt log-probs and generations from ``/v1/completions`` (or, on a
+    chat-only server, ``/v1/chat/completions``)."""
 
     kind = "openai_api"
 
@@ -84,16 +95,20 @@ class OpenAICompatibleTarget:
         *,
         api_key_env: str | None = None,
         concurrency: int = 8,
-        timeout: float = 120.0,
+        timeout: float = 600.0,
         max_retries: int = 6,
         top_logprobs: int | None = None,
         max_length: int | None = None,
         price_prompt: float | None = None,
         price_completion: float | None = None,
+        endpoint: str = "auto",
+        chat_instruction: str | None = None,
         client: HTTPClient | None = None,
     ) -> None:
         if concurrency < 1:
             raise MiakitError(f"--api-concurrency must be at least 1 (got {concurrency}).")
+        if endpoint not in ENDPOINTS:
+            raise MiakitError(f"--api-endpoint must be one of {', '.join(ENDPOINTS)} (got '{endpoint}').")
         key = None
         if api_key_env:
             key = os.environ.get(api_key_env)
@@ -106,6 +121,8 @@ class OpenAICompatibleTarget:
         self.name = f"{self.base_url}#{model}"
         self.concurrency = concurrency
         self.api_key_env = api_key_env
+        self.endpoint = endpoint
+        self.chat_instruction = CHAT_INSTRUCTION if chat_instruction is None else chat_instruction
         ledger = Ledger(price_prompt=price_prompt, price_completion=price_completion)
         self.client = client or HTTPClient(
             self.base_url, api_key=key, timeout=timeout, max_retries=max_retries, concurrency=concurrency, ledger=ledger
@@ -151,13 +168,17 @@ class OpenAICompatibleTarget:
         if not n.max_length:
             n.max_length = 2048
             n.notes.append("the server did not say its context length: 2048 assumed (set --max-length)")
-        if n.tokenize:
+        self._negotiate_generation()
+        if n.endpoint == "chat":
+            pass  # prompt-token log-probs come from /v1/completions only
+        elif n.tokenize:
             self._negotiate_logprobs(probe_ids, top_logprobs)
         else:
             n.notes.append("no /tokenize endpoint: prompt-token log-probs need the server's token ids")
-        self._negotiate_generation()
         if n.prompt_logprobs:
             self._check_alignment(probe_ids)
+        else:
+            n.alignment = "not applicable: no prompt log-probs"
 
     def _try_tokenize(self, text: str) -> list[int] | None:
         try:
@@ -196,12 +217,39 @@ class OpenAICompatibleTarget:
         n.notes.append("the server returned no prompt-token log-probs (echo with logprobs, prompt_logprobs)")
 
     def _negotiate_generation(self) -> None:
+        """Where generations come from: ``/v1/completions`` where the server answers it (and ``--api-endpoint``
+        allows), else ``/v1/chat/completions``; with which options (token ids, log-probs, ``top_k``)."""
         n = self.negotiated
-        payload = {"model": self.model_name, "prompt": PROBE, "max_tokens": 4, "temperature": 0.0, "logprobs": 1}
+        if self.endpoint != "chat":
+            payload = {"model": self.model_name, "prompt": PROBE, "max_tokens": 4, "temperature": 0.0, "logprobs": 1}
+            if self._probe_generation("completions", payload, lambda answer: answer["choices"][0]):
+                n.endpoint = "completions"
+                return
+            if self.endpoint == "completions":
+                raise MiakitError(
+                    f"The server at {self.base_url} answers no /v1/completions request for '{self.model_name}' "
+                    "(--api-endpoint completions); --api-endpoint auto tries /v1/chat/completions too."
+                )
+        payload = {"model": self.model_name, "messages": self._messages(PROBE), "max_tokens": 4, "temperature": 0.0}
+        payload.update(logprobs=True, top_logprobs=1)
+        if self._probe_generation("chat/completions", payload, lambda answer: _chat_choice(answer["choices"][0])):
+            n.endpoint, n.chat_instruction = "chat", self.chat_instruction
+            why = "--api-endpoint chat" if self.endpoint == "chat" else "the server answers no /v1/completions"
+            n.notes.append(
+                f"generations come from /v1/chat/completions ({why}): each prompt is the user's message after the "
+                "system instruction recorded as chat_instruction, so continuation attacks measure the chat model's "
+                "answers, not a raw continuation; no prompt-token log-probs"
+            )
+            return
+        endpoints = "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions or /v1/chat/completions"
+        raise MiakitError(f"The server at {self.base_url} answers no {endpoints} request for '{self.model_name}'.")
+
+    def _probe_generation(self, path: str, payload: dict[str, Any], first_choice: Any) -> bool:
+        """Generate the probe's greedy continuation with the richest options the endpoint accepts; record them."""
+        n = self.negotiated
         for extra in ({"return_tokens_as_token_ids": True, "top_k": 1}, {"top_k": 1}, {}):
             try:
-                answer = self.client.post("completions", {**payload, **extra})
-                choice = answer["choices"][0]
+                choice = first_choice(self.client.post(path, {**payload, **extra}))
             except (ServerError, KeyError, IndexError, TypeError):
                 continue
             logprobs = choice.get("logprobs") or {}
@@ -210,8 +258,14 @@ class OpenAICompatibleTarget:
             tokens = logprobs.get("tokens") or []
             n.token_ids_in_output = bool(tokens) and all(str(t).startswith("token_id:") for t in tokens)
             self._probe_greedy = str(choice.get("text", ""))
-            return
-        raise MiakitError(f"The server at {self.base_url} answers no /v1/completions request for '{self.model_name}'.")
+            return True
+        return False
+
+    def _messages(self, prompt: str) -> list[dict[str, str]]:
+        """A prompt as a chat: the continuation instruction (unless empty) as the system message, then the prompt
+        as the user's."""
+        system = [{"role": "system", "content": self.chat_instruction}] if self.chat_instruction else []
+        return [*system, {"role": "user", "content": prompt}]
 
     def _check_alignment(self, probe_ids: list[int]) -> None:
         """Echoed log-probs at position i must be those of a one-token continuation of the first i tokens."""
@@ -257,6 +311,8 @@ class OpenAICompatibleTarget:
         caps = {Capability.GENERATION}
         if self.negotiated.prompt_logprobs:
             caps.add(Capability.TOPK_LOGPROBS)
+        if self.negotiated.tokenize and self.negotiated.endpoint == "completions":
+            caps.add(Capability.TOKEN_IDS)
         return frozenset(caps)
 
     def _identify(self) -> None:
@@ -267,20 +323,23 @@ class OpenAICompatibleTarget:
         tokens = [self._try_tokenize(t) for t in (PROBE, "Hello, world!", " 0123 ü")] if n.tokenize else None
         self.tokenizer_fingerprint = _sha(["api-tokenizer", n.served_model, tokens])
         probe = {"logprob": probe_values, "greedy": self._probe_greedy, "tokens": tokens}
-        known = read_json_memo(IDENTITIES).get(self.model_name)
+        # Chat framing is part of the identity: the same model answers differently under another instruction.
+        framing = ["chat", self.chat_instruction] if n.endpoint == "chat" else []
+        memo_key = self.model_name + (f" (chat {_sha(framing)[:12]})" if framing else "")
+        known = read_json_memo(IDENTITIES).get(memo_key)
         known = known if isinstance(known, list) else []
         for entry in known:
             if isinstance(entry, dict) and _same_probe(entry.get("probe"), probe):
                 self.fingerprint = str(entry["fingerprint"])
                 return
         rounded = None if probe_values is None else [round(v, 4) for v in probe_values]
-        self.fingerprint = _sha(["api", self.model_name, n.served_model, rounded, probe["greedy"], tokens])
+        self.fingerprint = _sha(["api", self.model_name, n.served_model, rounded, probe["greedy"], tokens, *framing])
         if known:
             self.drift = (
                 f"The model served as '{self.model_name}' changed since an earlier run: its log-probs of a fixed "
                 "probe text (or its greedy continuation) differ, so signals stored for that name are not reused."
             )
-        write_json_memo(IDENTITIES, self.model_name, [*known, {"probe": probe, "fingerprint": self.fingerprint}][-8:])
+        write_json_memo(IDENTITIES, memo_key, [*known, {"probe": probe, "fingerprint": self.fingerprint}][-8:])
 
     # ---- the Target protocol ---------------------------------------------------------------------------
     @property
@@ -408,9 +467,10 @@ class OpenAICompatibleTarget:
         generated token whose id is unknown is the choice's text."""
         from miakit.signals.next_tokens import NextTokens
 
-        if not self.negotiated.tokenize:
+        if Capability.TOKEN_IDS not in self.capabilities:
             raise MiakitError(
-                f"Greedy next tokens need the token ids of the server at {self.base_url} (no /tokenize endpoint)."
+                f"Greedy next tokens need token-id prompts on /v1/completions; the server at {self.base_url} has "
+                f"{'no /tokenize endpoint' if not self.negotiated.tokenize else 'only /v1/chat/completions'}."
             )
         out = []
         for ids in batch:
@@ -458,7 +518,9 @@ class OpenAICompatibleTarget:
         return [self._pieces[int(t)] for t in ids]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """One ``/v1/completions`` request per group of requests sharing their sampling settings."""
+        """One ``/v1/completions`` request per group of requests sharing their sampling settings; on the chat
+        endpoint, which takes one conversation per request, one request per prompt."""
+        chat = self.negotiated.endpoint == "chat"
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
             groups[(r.n, r.temperature, r.top_k, r.top_p, r.max_new_tokens, 0 if r.greedy else r.seed)].append(i)
@@ -467,7 +529,6 @@ class OpenAICompatibleTarget:
             asked = 1 if temperature == 0 else n  # greedy continuations are all the same: ask for one
             payload: dict[str, Any] = {
                 "model": self.model_name,
-                "prompt": [self._generation_prompt(requests[i]) for i in indices],
                 "n": asked,
                 "temperature": temperature,
                 "top_p": top_p,
@@ -479,18 +540,29 @@ class OpenAICompatibleTarget:
                     raise MiakitError(f"The server at {self.base_url} takes no top_k sampling parameter.")
                 payload["top_k"] = top_k
             if self.negotiated.generation_logprobs:
-                payload["logprobs"] = 1
+                payload.update({"logprobs": True, "top_logprobs": 1} if chat else {"logprobs": 1})
             if self.negotiated.token_ids_in_output:
                 payload["return_tokens_as_token_ids"] = True
-            answer = self.client.post("completions", payload)
-            choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
-            if len(choices) != asked * len(indices):
-                raise ServerError(
-                    f"The server at {self.base_url} returned {len(choices)} choices for {asked * len(indices)}."
-                )
-            for slot, i in enumerate(indices):
-                results[i] = self._generation(choices[slot * asked : (slot + 1) * asked] * (n // asked))
+            if chat:
+                per_prompt = [self._chat(payload, requests[i].prompt, asked) for i in indices]
+            else:
+                payload["prompt"] = [self._generation_prompt(requests[i]) for i in indices]
+                choices = self._choices(self.client.post("completions", payload), asked * len(indices))
+                per_prompt = [choices[slot * asked : (slot + 1) * asked] for slot in range(len(indices))]
+            for choices, i in zip(per_prompt, indices, strict=True):
+                results[i] = self._generation(choices * (n // asked))
         return [g for g in results if g is not None]
+
+    def _chat(self, payload: dict[str, Any], prompt: str, asked: int) -> list[dict[str, Any]]:
+        """``asked`` answers to one prompt from ``/v1/chat/completions``, in the completions endpoint's form."""
+        answer = self.client.post("chat/completions", {**payload, "messages": self._messages(prompt)})
+        return [_chat_choice(c) for c in self._choices(answer, asked)]
+
+    def _choices(self, answer: Any, expected: int) -> list[dict[str, Any]]:
+        choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
+        if len(choices) != expected:
+            raise ServerError(f"The server at {self.base_url} returned {len(choices)} choices for {expected}.")
+        return choices
 
     def _generation_prompt(self, request: GenerationRequest) -> str | list[int]:
         """The prompt as token ids cut from the left to leave room for the continuation (as a local model
@@ -527,6 +599,22 @@ class OpenAICompatibleTarget:
             ids.append(tuple(token_ids))
         complete = all(x is not None for x in logprobs)
         return Generation(tuple(texts), tuple(ids), tuple(logprobs) if complete else None)  # type: ignore[arg-type]
+
+
+def _chat_choice(choice: dict[str, Any]) -> dict[str, Any]:
+    """A chat completion's choice in the completions endpoint's form: ``text``, ``logprobs`` {tokens,
+    token_logprobs}, ``finish_reason``, ``index``."""
+    content = choice["message"].get("content")
+    entries = (choice.get("logprobs") or {}).get("content")
+    logprobs = None
+    if isinstance(entries, list):
+        logprobs = {"tokens": [e.get("token") for e in entries], "token_logprobs": [e.get("logprob") for e in entries]}
+    return {
+        "index": choice.get("index", 0),
+        "text": "" if content is None else str(content),
+        "logprobs": logprobs,
+        "finish_reason": choice.get("finish_reason"),
+    }
 
 
 def _vllm_row(entries: list[Any], ids: list[int], topk: int = 0) -> dict[str, np.ndarray]:
