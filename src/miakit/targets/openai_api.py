@@ -169,12 +169,11 @@ class OpenAICompatibleTarget:
             n.max_length = 2048
             n.notes.append("the server did not say its context length: 2048 assumed (set --max-length)")
         self._negotiate_generation()
-        if n.endpoint == "chat":
-            pass  # prompt-token log-probs come from /v1/completions only
-        elif n.tokenize:
-            self._negotiate_logprobs(probe_ids, top_logprobs)
-        else:
-            n.notes.append("no /tokenize endpoint: prompt-token log-probs need the server's token ids")
+        if n.endpoint == "completions":  # prompt-token log-probs come from /v1/completions only
+            if n.tokenize:
+                self._negotiate_logprobs(probe_ids, top_logprobs)
+            else:
+                n.notes.append("no /tokenize endpoint: prompt-token log-probs need the server's token ids")
         if n.prompt_logprobs:
             self._check_alignment(probe_ids)
         else:
@@ -485,10 +484,7 @@ class OpenAICompatibleTarget:
                 payload["top_k"] = 1  # ties broken as greedy decoding does, not sampled
             if self.negotiated.token_ids_in_output:
                 payload.update(logprobs=1, return_tokens_as_token_ids=True)
-            answer = self.client.post("completions", payload)
-            choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))
-            if len(choices) != len(ids) - 1:
-                raise ServerError(f"The server at {self.base_url} returned {len(choices)} choices for {len(ids) - 1}.")
+            choices = self._choices(self.client.post("completions", payload), len(ids) - 1)
             predicted, texts = [], []
             for choice in choices:
                 tokens = (choice.get("logprobs") or {}).get("tokens") or []
